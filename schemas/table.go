@@ -1,0 +1,69 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// TableSchema describes one version of a published table as capture saw it:
+// the columns pgoutput sends, in order, with the catalog facts a restore
+// needs to recreate the table. Version is a digest of everything but RelID,
+// so the same shape seen twice has the same version.
+type TableSchema struct {
+	RelID           uint32    `json:"relid"`
+	Schema          string    `json:"schema"`
+	Name            string    `json:"name"`
+	ReplicaIdentity byte      `json:"replica_identity"` // 'd' default, 'n' nothing, 'f' full, 'i' index
+	Columns         []Column  `json:"columns"`
+	PrimaryKey      []string  `json:"primary_key,omitempty"` // column names, in key order
+	TenantColumn    string    `json:"tenant_column,omitempty"`
+	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
+	Version         string    `json:"version"`
+}
+
+// Column is one column as sent by pgoutput (generated columns are not sent
+// before PostgreSQL 18, so they are absent here).
+type Column struct {
+	Name     string `json:"name"`
+	TypeOID  uint32 `json:"type_oid"`
+	TypeMod  int32  `json:"type_mod"`
+	TypeName string `json:"type"`               // format_type(atttypid, atttypmod), schema-qualified when not visible
+	Key      bool   `json:"key,omitempty"`      // part of the replica identity
+	NotNull  bool   `json:"not_null,omitempty"` // attnotnull
+	Default  string `json:"default,omitempty"`  // pg_get_expr(adbin), empty when none
+	Identity byte   `json:"identity,omitempty"` // attidentity: 'a', 'd' or 0
+}
+
+// TypeDef is a user-defined type a column depends on, so a restore into
+// another database can recreate it. Kind 'e' = enum with Labels in order;
+// 'd' = domain over BaseType.
+type TypeDef struct {
+	Name     string   `json:"name"` // schema-qualified, quoted as needed
+	Kind     byte     `json:"kind"`
+	Labels   []string `json:"labels,omitempty"`
+	BaseType string   `json:"base_type,omitempty"`
+}
+
+// QualifiedName is "schema.table", unquoted, for display and map keys.
+func (ts *TableSchema) QualifiedName() string { return ts.Schema + "." + ts.Name }
+
+// ColumnIndex returns the position of the named column, or -1.
+func (ts *TableSchema) ColumnIndex(name string) int {
+	for i := range ts.Columns {
+		if ts.Columns[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ComputeVersion sets and returns Version from the schema's content.
+func (ts *TableSchema) ComputeVersion() string {
+	c := *ts
+	c.RelID, c.Version = 0, ""
+	b, _ := json.Marshal(&c)
+	s := sha256.Sum256(b)
+	ts.Version = hex.EncodeToString(s[:8])
+	return ts.Version
+}
