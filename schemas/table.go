@@ -45,7 +45,18 @@ type TypeDef struct {
 	BaseType string   `json:"base_type,omitempty"`
 }
 
-// QualifiedName is "schema.table", unquoted, for display and map keys.
+// KeyNames returns the names of the replica identity columns.
+func (ts *TableSchema) KeyNames() []string {
+	var out []string
+	for _, c := range ts.Columns {
+		if c.Key {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// QualifiedName is "schema.table", unquoted.
 func (ts *TableSchema) QualifiedName() string { return ts.Schema + "." + ts.Name }
 
 // ColumnIndex returns the position of the named column, or -1.

@@ -1,0 +1,93 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tenantwal/tenantwal/internal/objstore"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// Range is the span a tenant can be restored to, both ends inclusive: any
+// LSN in [FromLSN, ToLSN], any time in [FromTime, ToTime].
+type Range struct {
+	FromLSN  schemas.LSN `json:"from_lsn"`
+	FromTime time.Time   `json:"from_time"`
+	ToLSN    schemas.LSN `json:"to_lsn"`
+	ToTime   time.Time   `json:"to_time"`
+}
+
+func (r Range) String() string {
+	return fmt.Sprintf("%s (LSN %s) to %s (LSN %s)",
+		r.FromTime.UTC().Format(time.RFC3339Nano), r.FromLSN, r.ToTime.UTC().Format(time.RFC3339Nano), r.ToLSN)
+}
+
+// Tenant is everything the archive knows about one tenant.
+type Tenant struct {
+	ID      schemas.TenantID
+	Entries []*schemas.ManifestEntry
+	Range   Range
+}
+
+// LoadTenant reads t's manifest, the baseline and t's partition watermark
+// and computes its restorable range.
+func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (*Tenant, error) {
+	entries, err := ReadManifest(ctx, store, t)
+	if err != nil {
+		return nil, err
+	}
+	base, err := ReadBaseline(ctx, store)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return nil, err
+	}
+	var wm *schemas.Watermark
+	if base != nil && base.Partitions > 0 {
+		wms, err := ReadWatermarks(ctx, store)
+		if err != nil {
+			return nil, err
+		}
+		wm = wms[schemas.Partition(t, base.Partitions)]
+	}
+	r, err := ComputeRange(entries, base, wm)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q: %w", t, err)
+	}
+	return &Tenant{ID: t, Entries: entries, Range: r}, nil
+}
+
+// ComputeRange derives the restorable range from a tenant's entries, the
+// baseline (nil if none) and its partition's watermark (nil if none).
+//
+// The range starts at the baseline (every tenant absent from the initial
+// snapshot had no rows then) or else at the tenant's first snapshot. It ends
+// at the newest point known complete: the last entry's CompleteLSN or the
+// partition watermark, whichever is later.
+func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *schemas.Watermark) (Range, error) {
+	var r Range
+	switch {
+	case base != nil:
+		r.FromLSN, r.FromTime = base.LSN, base.Time
+	default:
+		for _, e := range entries {
+			if e.Kind == schemas.EntrySnapshot {
+				r.FromLSN, r.FromTime = e.Last.LSN, e.MaxTime
+				break
+			}
+		}
+		if r.FromLSN == 0 {
+			return r, errors.New("no snapshot and no baseline yet: the initial snapshot is still being archived")
+		}
+	}
+	r.ToLSN, r.ToTime = r.FromLSN, r.FromTime
+	for _, e := range entries {
+		if e.CompleteLSN > r.ToLSN {
+			r.ToLSN, r.ToTime = e.CompleteLSN, e.CompleteTime
+		}
+	}
+	if wm != nil && wm.CommitLSN > r.ToLSN {
+		r.ToLSN, r.ToTime = wm.CommitLSN, wm.CommitTime
+	}
+	return r, nil
+}
