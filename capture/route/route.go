@@ -4,7 +4,9 @@
 // tenant id; tables without it are excluded or archived under the reserved
 // shared pseudo-tenant, by configuration. Bridge: the schema name maps to the
 // tenant through a regular expression with one capture group; tables in
-// other schemas are excluded or shared.
+// other schemas are excluded or shared. Mixed: a table in a schema that
+// matches the pattern belongs to that schema's tenant (bridge); any other
+// table is routed by its tenant column (pool), else excluded or shared.
 package route
 
 import (
@@ -19,6 +21,7 @@ import (
 const (
 	Pool   = "pool"
 	Bridge = "bridge"
+	Mixed  = "mixed"
 )
 
 // Shared table handling.
@@ -58,9 +61,9 @@ func (c *Config) Validate() error {
 		c.Shared = SharedExclude
 	}
 	switch c.Model {
-	case Pool, Bridge:
+	case Pool, Bridge, Mixed:
 	default:
-		return fmt.Errorf("routing model %q: use %q (tenant column) or %q (schema per tenant)", c.Model, Pool, Bridge)
+		return fmt.Errorf("routing model %q: use %q (tenant column), %q (schema per tenant) or %q (both)", c.Model, Pool, Bridge, Mixed)
 	}
 	switch c.Shared {
 	case SharedExclude, SharedArchive:
@@ -123,14 +126,16 @@ func (r *Router) Route(ts *schemas.TableSchema) Table {
 	if r.cfg.Shared == SharedArchive {
 		shared = Table{Fixed: schemas.SharedTenant, Column: -1}
 	}
-	switch r.cfg.Model {
-	case Bridge:
+	if r.cfg.Model == Bridge || r.cfg.Model == Mixed {
 		m := r.re.FindStringSubmatch(ts.Schema)
-		if m == nil || m[1] == "" {
+		if m != nil && m[1] != "" {
+			return Table{Fixed: schemas.TenantID(m[1]), Column: -1}
+		}
+		if r.cfg.Model == Bridge {
 			return shared
 		}
-		return Table{Fixed: schemas.TenantID(m[1]), Column: -1}
-	default:
+	}
+	{
 		name := r.TenantColumnFor(ts.Schema, ts.Name)
 		i := ts.ColumnIndex(name)
 		if i < 0 {

@@ -75,3 +75,19 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestMixedRouting(t *testing.T) {
+	r, err := route.New(route.Config{Model: route.Mixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Route(table("tenant_globex", "projects", "id", "tenant_id")); got.Fixed != "globex" || got.Column != -1 {
+		t.Fatalf("schema per tenant: %+v", got)
+	}
+	if got := r.Route(table("public", "accounts", "id", "tenant_id")); got.Excluded || got.Column != 1 {
+		t.Fatalf("pool table: %+v", got)
+	}
+	if got := r.Route(table("public", "plans", "id")); !got.Excluded {
+		t.Fatalf("shared table not excluded: %+v", got)
+	}
+}

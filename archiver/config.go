@@ -1,0 +1,72 @@
+package archiver
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tenantwal/tenantwal/archiver/segment"
+)
+
+// Config configures an archiver. Zero values take the documented defaults.
+type Config struct {
+	// Partitions lists the partitions this archiver owns; nil means all.
+	// Run exactly one archiver per partition.
+	Partitions []int
+	// FlushInterval bounds how long a message waits before it is durable in
+	// the store. Default 5s.
+	FlushInterval time.Duration
+	// FlushBytes flushes a partition early when its buffer reaches this
+	// size. Default 64 MiB.
+	FlushBytes int
+	// FetchBatch is how many messages one pull requests. Default 512.
+	FetchBatch int
+	// Durable is the JetStream durable consumer name prefix. Default
+	// "tenantwal-archiver"; the partition is appended.
+	Durable string
+	// Writer names this archiver instance in manifest entries. Default
+	// hostname:pid.
+	Writer string
+	// SpillDir holds Parquet files while they are written. Default the
+	// system temp dir.
+	SpillDir string
+	// Segment are the Parquet writer options.
+	Segment segment.Options
+}
+
+// Validate fills defaults and checks the configuration.
+func (c *Config) Validate(partitions int) error {
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 5 * time.Second
+	}
+	if c.FlushBytes == 0 {
+		c.FlushBytes = 64 << 20
+	}
+	if c.FetchBatch == 0 {
+		c.FetchBatch = 512
+	}
+	if c.Durable == "" {
+		c.Durable = "tenantwal-archiver"
+	}
+	if c.Writer == "" {
+		h, _ := os.Hostname()
+		c.Writer = fmt.Sprintf("%s:%d", h, os.Getpid())
+	}
+	if c.SpillDir == "" {
+		c.SpillDir = os.TempDir()
+	}
+	if c.Partitions == nil {
+		for p := range partitions {
+			c.Partitions = append(c.Partitions, p)
+		}
+	}
+	for _, p := range c.Partitions {
+		if p < 0 || p >= partitions {
+			return fmt.Errorf("partition %d: the bus has partitions 0 to %d", p, partitions-1)
+		}
+	}
+	if c.FlushInterval < 10*time.Millisecond {
+		return fmt.Errorf("flush interval %s: use at least 10ms", c.FlushInterval)
+	}
+	return nil
+}

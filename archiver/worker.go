@@ -1,0 +1,263 @@
+package archiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/objstore"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// worker archives one partition. It runs on one goroutine.
+type worker struct {
+	a    *Archiver
+	p    int
+	cons jetstream.Consumer
+	log  *slog.Logger
+
+	tenants map[schemas.TenantID]*tenantState
+	buf     map[schemas.TenantID]*pending
+	order   []schemas.TenantID
+	bytes   int
+	since   time.Time     // arrival of the oldest unflushed message
+	lastMsg jetstream.Msg // newest unacknowledged message
+	marker  *schemas.Batch
+}
+
+func newWorker(a *Archiver, p int, cons jetstream.Consumer) *worker {
+	return &worker{a: a, p: p, cons: cons, log: a.log.With(slog.Int("partition", p)),
+		tenants: map[schemas.TenantID]*tenantState{}, buf: map[schemas.TenantID]*pending{}}
+}
+
+func (w *worker) run(ctx context.Context) error {
+	cfg := &w.a.cfg
+	for {
+		wait := time.Second
+		if !w.since.IsZero() {
+			wait = max(10*time.Millisecond, min(wait, time.Until(w.since.Add(cfg.FlushInterval))))
+		}
+		batch, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("fetch: %w", err)
+		}
+		for msg := range batch.Messages() {
+			if err := w.handle(ctx, msg); err != nil {
+				return err
+			}
+			if w.bytes >= cfg.FlushBytes {
+				if err := w.flush(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("fetch: %w", err)
+		}
+		if !w.since.IsZero() && time.Since(w.since) >= cfg.FlushInterval {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
+	w.a.metrics.messages.Inc()
+	if w.since.IsZero() {
+		w.since = time.Now()
+	}
+	w.lastMsg = msg
+	b, err := schemas.DecodeBatch(msg.Data())
+	if err != nil {
+		meta, _ := msg.Metadata()
+		var seq uint64
+		if meta != nil {
+			seq = meta.Sequence.Stream
+		}
+		return fmt.Errorf("message %d on %s: %w", seq, msg.Subject(), err)
+	}
+	switch b.Kind {
+	case schemas.KindMarker:
+		w.marker = b
+		return nil
+	case schemas.KindChanges, schemas.KindSnapshot, schemas.KindSnapshotDone:
+	}
+	if got := schemas.Partition(b.Tenant, w.a.bus.Partitions()); got != w.p {
+		return fmt.Errorf("message for tenant hash %s belongs to partition %d, not %d: capture and archiver disagree on the partition count", b.Tenant.Hash(), got, w.p)
+	}
+	st, err := w.state(ctx, b.Tenant)
+	if err != nil {
+		return err
+	}
+	pd := w.buf[b.Tenant]
+	if pd == nil {
+		pd = &pending{snapshot: newPart(schemas.EntrySnapshot), changes: newPart(schemas.EntrySegment)}
+		w.buf[b.Tenant] = pd
+		w.order = append(w.order, b.Tenant)
+	}
+	switch b.Kind {
+	case schemas.KindSnapshotDone:
+		pos := snapshotDonePos(b.CommitLSN)
+		if !st.seen.Less(pos) {
+			w.a.metrics.duplicates.Inc()
+			return nil
+		}
+		st.seen = pos
+		pd.snapshot.last = pos
+		if pd.snapshot.first == (schemas.Pos{}) {
+			pd.snapshot.first = pos
+		}
+		pd.snapshot.completeLSN, pd.snapshot.completeTime = b.CommitLSN, b.CommitTime
+		pd.snapshot.minT, pd.snapshot.maxT = b.CommitTime, b.CommitTime
+		pd.snapshot.described = append(pd.snapshot.described, b.Tables...)
+		return nil
+	case schemas.KindSnapshot:
+		return w.addEvents(b, st, pd.snapshot)
+	default:
+		if err := w.addEvents(b, st, pd.changes); err != nil {
+			return err
+		}
+		if b.Final && b.CommitLSN > pd.changes.completeLSN {
+			pd.changes.completeLSN, pd.changes.completeTime = b.CommitLSN, b.CommitTime
+		}
+		return nil
+	}
+}
+
+func (w *worker) addEvents(b *schemas.Batch, st *tenantState, pt *part) error {
+	for i := range b.Events {
+		e := &b.Events[i]
+		pos := schemas.Pos{LSN: b.CommitLSN, Seq: e.Seq}
+		if !st.seen.Less(pos) {
+			w.a.metrics.duplicates.Inc()
+			continue
+		}
+		st.seen = pos
+		ts := b.Tables[e.Rel]
+		for _, r := range eventRows(b, e) {
+			if len(r.vals) != len(ts.Columns) {
+				return fmt.Errorf("change at %s of %s has %d values for %d columns", pos, ts.QualifiedName(), len(r.vals), len(ts.Columns))
+			}
+			pt.add(ts, r)
+			w.bytes += rowSize(r.vals)
+		}
+	}
+	return nil
+}
+
+// state returns what the manifest says of a tenant, reading only its newest
+// entry the first time the tenant is seen.
+func (w *worker) state(ctx context.Context, t schemas.TenantID) (*tenantState, error) {
+	if st := w.tenants[t]; st != nil {
+		return st, nil
+	}
+	st, err := loadState(ctx, w.a.store, t)
+	if err != nil {
+		return nil, err
+	}
+	w.tenants[t] = st
+	return st, nil
+}
+
+func loadState(ctx context.Context, store objstore.Store, t schemas.TenantID) (*tenantState, error) {
+	last, err := catalog.LastSeq(ctx, store, t)
+	if err != nil {
+		return nil, err
+	}
+	st := &tenantState{nextSeq: last + 1}
+	if last == 0 {
+		return st, nil
+	}
+	e, err := catalog.ReadEntry(ctx, store, t, last)
+	if err != nil {
+		return nil, err
+	}
+	st.seen = e.Last
+	return st, nil
+}
+
+// flush makes everything buffered durable, then acknowledges it.
+func (w *worker) flush(ctx context.Context) error {
+	start := time.Now()
+	for _, t := range w.order {
+		pd := w.buf[t]
+		for _, pt := range []*part{pd.snapshot, pd.changes} {
+			if pt.empty() {
+				continue
+			}
+			if err := w.commit(ctx, t, pt); err != nil {
+				w.a.metrics.failures.Inc()
+				return err
+			}
+		}
+	}
+	if w.marker != nil {
+		wm := &schemas.Watermark{Partition: w.p, Partitions: w.a.bus.Partitions(), CommitLSN: w.marker.CommitLSN,
+			EndLSN: w.marker.EndLSN, CommitTime: w.marker.CommitTime, Updated: time.Now().UTC()}
+		if err := catalog.WriteWatermark(ctx, w.a.store, wm); err != nil {
+			w.a.metrics.failures.Inc()
+			return fmt.Errorf("write watermark: %w", err)
+		}
+		w.a.metrics.lag.Observe(time.Since(w.marker.CommitTime).Seconds())
+	}
+	if w.lastMsg != nil {
+		if err := w.lastMsg.DoubleAck(ctx); err != nil {
+			return fmt.Errorf("acknowledge messages up to %s: %w", w.lastMsg.Subject(), err)
+		}
+	}
+	w.a.metrics.flushes.Inc()
+	w.a.metrics.flushTime.Observe(time.Since(start).Seconds())
+	clear(w.buf)
+	w.order = w.order[:0]
+	w.bytes, w.since, w.lastMsg, w.marker = 0, time.Time{}, nil, nil
+	return nil
+}
+
+// commit writes one part's objects and its manifest entry.
+func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error {
+	st := w.tenants[t]
+	e := &schemas.ManifestEntry{Tenant: t, Kind: pt.kind, Created: time.Now().UTC(), Writer: w.a.cfg.Writer,
+		First: pt.first, Last: pt.last, MinTime: pt.minT, MaxTime: pt.maxT,
+		CompleteLSN: pt.completeLSN, CompleteTime: pt.completeTime, Tables: map[string]*schemas.TableSchema{}}
+	for _, ts := range pt.described {
+		e.Tables[ts.Version] = ts
+	}
+	dirKind := "segments"
+	if pt.kind == schemas.EntrySnapshot {
+		dirKind = "snapshots"
+	}
+	dir := schemas.ObjectDir(t, dirKind, pt.first.LSN)
+	for _, v := range pt.order {
+		tr := pt.tables[v]
+		ref, err := w.writeObject(ctx, dir, tr)
+		if err != nil {
+			return err
+		}
+		e.Objects = append(e.Objects, ref)
+		e.Tables[v] = tr.ts
+	}
+	if err := catalog.Append(ctx, w.a.store, e, st.nextSeq); err != nil {
+		if errors.Is(err, objstore.ErrExists) {
+			return fmt.Errorf("tenant %s: manifest entry %d was written by another archiver: run one archiver per partition (%w)", t.Hash(), st.nextSeq, err)
+		}
+		return err
+	}
+	st.nextSeq++
+	w.a.metrics.entries.Inc()
+	return nil
+}

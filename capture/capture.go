@@ -1,0 +1,431 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantwal/tenantwal/capture/pgoutput"
+	"github.com/tenantwal/tenantwal/capture/pgrepl"
+	"github.com/tenantwal/tenantwal/capture/route"
+	"github.com/tenantwal/tenantwal/internal/bus"
+	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/objstore"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// Capture streams one source database into the bus.
+type Capture struct {
+	cfg     Config
+	bus     *bus.Bus
+	store   objstore.Store
+	router  *route.Router
+	log     *slog.Logger
+	metrics *Metrics
+
+	confirmed atomic.Uint64 // slot position that may be confirmed
+	received  atomic.Uint64 // last WAL position received
+}
+
+// Option configures optional collaborators.
+type Option func(*Capture)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *Capture) { c.log = l } }
+
+// WithMetrics sets the metrics (default: unregistered).
+func WithMetrics(m *Metrics) Option { return func(c *Capture) { c.metrics = m } }
+
+// New returns a capture for cfg publishing to b. The store is read for the
+// archived watermarks (which bound the slot's confirmed position) and written
+// with the baseline once the initial snapshot is archived.
+func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Capture, error) {
+	if b != nil {
+		cfg.Partitions = b.Partitions()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r, err := route.New(cfg.Route)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{cfg: cfg, bus: b, store: store, router: r, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil)}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// FatalError is an error that retrying cannot fix.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Run captures until ctx is cancelled. Connection failures are retried with
+// backoff (the slot resumes at the archived watermark); a *FatalError or a
+// preflight failure is returned at once.
+func (c *Capture) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fatal *FatalError
+		var pre *PreflightError
+		if errors.As(err, &fatal) || errors.As(err, &pre) {
+			return err
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		c.log.Warn("capture interrupted; resuming from the slot", slog.Any("error", err), slog.Duration("retry_in", backoff))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+type slotState struct {
+	exists    bool
+	confirmed schemas.LSN
+	active    bool
+}
+
+func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotState, error) {
+	var s slotState
+	var lsn *string
+	err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&lsn, &s.active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("read slot %s: %w", slot, err)
+	}
+	s.exists = true
+	if lsn != nil {
+		if s.confirmed, err = schemas.ParseLSN(*lsn); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func (c *Capture) runOnce(ctx context.Context) error {
+	sqlConn, err := connectSQL(ctx, c.cfg.DSN)
+	if err != nil {
+		return err
+	}
+	defer sqlConn.Close(context.WithoutCancel(ctx))
+	var pubExists bool
+	if err := sqlConn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, c.cfg.Publication).Scan(&pubExists); err != nil {
+		return err
+	}
+	if !pubExists {
+		return &FatalError{fmt.Errorf("publication %q does not exist: run `tenantwal init` first", c.cfg.Publication)}
+	}
+	if err := preflight(ctx, sqlConn, c.cfg); err != nil {
+		return err
+	}
+	rconn, err := pgrepl.Connect(ctx, c.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("open replication connection: %w", err)
+	}
+	defer rconn.Close(context.WithoutCancel(ctx))
+	sys, err := pgrepl.IdentifySystem(ctx, rconn)
+	if err != nil {
+		return err
+	}
+	base, err := catalog.ReadBaseline(ctx, c.store)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return fmt.Errorf("read archive baseline from %s: %w", c.store, err)
+	}
+	if base != nil && (base.SystemID != sys.SystemID || base.Database != sys.DBName) {
+		return &FatalError{fmt.Errorf("the archive at %s was taken from system %s database %q, but the source is system %s database %q: point --store at this source's archive",
+			c.store, base.SystemID, base.Database, sys.SystemID, sys.DBName)}
+	}
+	slot, err := readSlot(ctx, sqlConn, c.cfg.Slot)
+	if err != nil {
+		return err
+	}
+	if slot.active {
+		return fmt.Errorf("slot %s is in use by another process (is another capture running?)", c.cfg.Slot)
+	}
+	pub, err := newPublisher(c.bus.Conn(), c.bus.Config().SubjectPrefix, c.cfg.Partitions, c.log, c.metrics)
+	if err != nil {
+		return err
+	}
+	var snap *pgrepl.CreateSlotResult
+	var snapTime time.Time
+	switch {
+	case !slot.exists && base != nil:
+		return &FatalError{fmt.Errorf("replication slot %s is missing but the archive has a baseline at %s: changes since the last archived position may be lost (a gap). Restores up to now stay possible; to continue, move the archive's _sys/baseline.json aside and start capture again to take a fresh baseline", c.cfg.Slot, base.LSN)}
+	case slot.exists && base == nil:
+		c.log.Warn("slot exists but its initial snapshot never finished; recreating the slot and the snapshot", slog.String("slot", c.cfg.Slot))
+		if err := pgrepl.DropReplicationSlot(ctx, rconn, c.cfg.Slot, true); err != nil {
+			return err
+		}
+		fallthrough
+	case !slot.exists:
+		r, err := pgrepl.CreateReplicationSlot(ctx, rconn, c.cfg.Slot, "pgoutput", pgrepl.CreateSlotOptions{Snapshot: "export"})
+		if err != nil {
+			return fmt.Errorf("create replication slot %s: %w", c.cfg.Slot, err)
+		}
+		snap, snapTime = &r, time.Now().UTC()
+		slot.confirmed = r.ConsistentPoint
+		c.log.Info("replication slot created", slog.String("slot", c.cfg.Slot), slog.String("lsn", r.ConsistentPoint.String()))
+	default:
+		if err := c.checkSlotBehindArchive(ctx, slot.confirmed); err != nil {
+			return err
+		}
+	}
+	c.confirmed.Store(uint64(slot.confirmed))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return pub.runAcks(gctx) })
+	g.Go(func() error { return pub.runMarkers(gctx, c.cfg.MarkerInterval) })
+	var pending *schemas.Baseline
+	if snap != nil {
+		pending = &schemas.Baseline{SystemID: sys.SystemID, Timeline: sys.Timeline, Database: sys.DBName, Slot: c.cfg.Slot,
+			LSN: snap.ConsistentPoint - 1, Time: snapTime, Partitions: c.cfg.Partitions}
+	}
+	g.Go(func() error { return c.runConfirm(gctx, slot.confirmed, pending) })
+	g.Go(func() error { return c.runHeartbeat(gctx) })
+	g.Go(func() error {
+		if snap != nil {
+			if err := c.snapshot(gctx, pub, snap.SnapshotName, snap.ConsistentPoint, snapTime); err != nil {
+				return err
+			}
+		}
+		return c.stream(gctx, rconn, sqlConn, pub)
+	})
+	return g.Wait()
+}
+
+// checkSlotBehindArchive refuses to stream when the slot was confirmed past
+// what the archive holds (PITFALLS 3): changes in between are lost.
+func (c *Capture) checkSlotBehindArchive(ctx context.Context, confirmed schemas.LSN) error {
+	wms, err := catalog.ReadWatermarks(ctx, c.store)
+	if err != nil {
+		return err
+	}
+	low, ok := lowWatermark(wms, c.cfg.Partitions)
+	if ok && confirmed > low.EndLSN {
+		return &FatalError{fmt.Errorf("slot %s is confirmed up to %s but the archive at %s only holds changes up to %s: the slot was advanced by something else and changes in between are lost (a gap)",
+			c.cfg.Slot, confirmed, c.store, low.EndLSN)}
+	}
+	return nil
+}
+
+// lowWatermark returns the lowest watermark over all partitions, if every
+// partition has one for this partition count.
+func lowWatermark(wms map[int]*schemas.Watermark, partitions int) (*schemas.Watermark, bool) {
+	var low *schemas.Watermark
+	for p := range partitions {
+		w := wms[p]
+		if w == nil || w.Partitions != partitions {
+			return nil, false
+		}
+		if low == nil || w.EndLSN < low.EndLSN {
+			low = w
+		}
+	}
+	return low, low != nil
+}
+
+// runConfirm reads the archived watermarks back and moves the position the
+// receiver confirms to the slot; once every partition has archived the
+// initial snapshot it writes the baseline.
+func (c *Capture) runConfirm(ctx context.Context, floor schemas.LSN, pending *schemas.Baseline) error {
+	t := time.NewTicker(c.cfg.ConfirmInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wms, err := catalog.ReadWatermarks(ctx, c.store)
+		if err != nil {
+			c.log.Warn("cannot read archived watermarks; the slot is not advanced", slog.Any("error", err))
+			continue
+		}
+		low, ok := lowWatermark(wms, c.cfg.Partitions)
+		if !ok {
+			continue
+		}
+		if pending != nil {
+			if low.CommitLSN < pending.LSN {
+				continue
+			}
+			if err := catalog.WriteBaseline(ctx, c.store, pending); err != nil {
+				c.log.Warn("cannot write the archive baseline yet", slog.Any("error", err))
+				continue
+			}
+			c.log.Info("initial snapshot archived; baseline written", slog.String("lsn", pending.LSN.String()))
+			pending = nil
+		}
+		if low.EndLSN > floor && uint64(low.EndLSN) > c.confirmed.Load() {
+			c.confirmed.Store(uint64(low.EndLSN))
+			c.metrics.confirmed.Set(float64(low.EndLSN))
+		}
+	}
+}
+
+// runHeartbeat writes a transactional logical message on an interval so an
+// idle source still produces commits: the slot and every tenant's
+// complete-up-to time keep moving (PITFALLS 6).
+func (c *Capture) runHeartbeat(ctx context.Context) error {
+	if c.cfg.Heartbeat < 0 {
+		return nil
+	}
+	conn, err := connectSQL(ctx, c.cfg.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	t := time.NewTicker(c.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_logical_emit_message(true, 'tenantwal.heartbeat', '')`); err != nil {
+			return fmt.Errorf("write heartbeat: %w", err)
+		}
+	}
+}
+
+// stream starts replication and runs the receiver and the processor.
+func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, cat *pgx.Conn, pub *publisher) error {
+	if err := pgrepl.StartReplication(ctx, rconn, c.cfg.Slot, 0, pgrepl.PgoutputArgs(c.cfg.Publication, true)...); err != nil {
+		return fmt.Errorf("start replication on slot %s: %w", c.cfg.Slot, err)
+	}
+	c.log.Info("streaming", slog.String("slot", c.cfg.Slot))
+	ch := make(chan []byte, 4096)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.receive(gctx, rconn, ch) })
+	g.Go(func() error {
+		p := newProcessor(cat, c.router, pub, c.cfg, c.log, c.metrics)
+		for {
+			var data []byte
+			select {
+			case data = <-ch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			xld, err := pgrepl.ParseXLogData(data)
+			if err != nil {
+				return err
+			}
+			msg, err := pgoutput.Parse(xld.Data)
+			if err != nil {
+				return fmt.Errorf("decode pgoutput at %s: %w", xld.WALStart, err)
+			}
+			if err := p.handle(gctx, msg); err != nil {
+				return err
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// idleTimeout is how long the replication connection may deliver nothing,
+// not even a keepalive, before it is treated as dead.
+const idleTimeout = 2 * time.Minute
+
+// receive owns the replication connection: it reads messages, hands WAL
+// data to the processor, and sends standby status on a timer even while the
+// processor is blocked.
+func (c *Capture) receive(ctx context.Context, conn *pgconn.PgConn, out chan<- []byte) error {
+	nextStatus := time.Now()
+	lastRecv := time.Now()
+	sendStatus := func() error {
+		lsn := schemas.LSN(c.confirmed.Load())
+		err := pgrepl.SendStandbyStatus(ctx, conn, pgrepl.StandbyStatus{Write: lsn, Flush: lsn, Apply: lsn, ClientTime: time.Now()})
+		if err != nil {
+			return fmt.Errorf("send standby status: %w", err)
+		}
+		nextStatus = time.Now().Add(c.cfg.StatusInterval)
+		return nil
+	}
+	for {
+		if !time.Now().Before(nextStatus) {
+			if err := sendStatus(); err != nil {
+				return err
+			}
+		}
+		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		msg, err := conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if pgconn.Timeout(err) && ctx.Err() == nil {
+				if time.Since(lastRecv) > idleTimeout {
+					return fmt.Errorf("replication connection silent for %s", idleTimeout)
+				}
+				continue
+			}
+			return fmt.Errorf("receive replication data: %w", err)
+		}
+		lastRecv = time.Now()
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pgrepl.PrimaryKeepaliveByteID:
+				ka, err := pgrepl.ParsePrimaryKeepalive(m.Data[1:])
+				if err != nil {
+					return err
+				}
+				if ka.ReplyRequested {
+					nextStatus = time.Time{}
+				}
+			case pgrepl.XLogDataByteID:
+				data := append([]byte(nil), m.Data[1:]...)
+				if err := c.deliver(ctx, out, data, sendStatus); err != nil {
+					return err
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			return pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.CopyDone:
+			return errors.New("the server ended replication")
+		}
+	}
+}
+
+func (c *Capture) deliver(ctx context.Context, out chan<- []byte, data []byte, sendStatus func() error) error {
+	for {
+		t := time.NewTimer(c.cfg.StatusInterval)
+		select {
+		case out <- data:
+			t.Stop()
+			return nil
+		case <-t.C:
+			if err := sendStatus(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwal/tenantwal/capture/pgoutput"
+	"github.com/tenantwal/tenantwal/capture/route"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// processor turns decoded pgoutput messages into per-tenant batches. It runs
+// on one goroutine and owns its catalog connection.
+type processor struct {
+	cat     *pgx.Conn
+	router  *route.Router
+	pub     *publisher
+	log     *slog.Logger
+	metrics *Metrics
+
+	rels   map[uint32]*relation
+	chunks *chunker
+	inTxn  bool
+	seq    uint32
+	lsn    schemas.LSN
+}
+
+func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
+	return &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
+		rels:   map[uint32]*relation{},
+		chunks: newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
+}
+
+func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
+	switch m := msg.(type) {
+	case *pgoutput.Begin:
+		p.inTxn, p.seq, p.lsn = true, 0, m.FinalLSN
+		p.chunks.begin(m.FinalLSN, m.CommitTime, m.XID)
+	case *pgoutput.Commit:
+		if !p.inTxn {
+			return fmt.Errorf("commit at %s without begin", m.CommitLSN)
+		}
+		p.inTxn = false
+		if err := p.chunks.flushAll(ctx, m.EndLSN); err != nil {
+			return err
+		}
+		p.metrics.txns.Inc()
+		return p.pub.commit(ctx, txnMark{CommitLSN: m.CommitLSN, EndLSN: m.EndLSN, Time: m.CommitTime})
+	case *pgoutput.Relation:
+		return p.relation(ctx, m)
+	case *pgoutput.Insert:
+		rel, err := p.rel(m.RelID)
+		if err != nil || rel.route.Excluded {
+			return err
+		}
+		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpInsert, New: values(m.New)})
+	case *pgoutput.Update:
+		rel, err := p.rel(m.RelID)
+		if err != nil || rel.route.Excluded {
+			return err
+		}
+		return p.update(ctx, rel, m)
+	case *pgoutput.Delete:
+		rel, err := p.rel(m.RelID)
+		if err != nil || rel.route.Excluded {
+			return err
+		}
+		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpDelete, Old: values(m.Old)})
+	case *pgoutput.Truncate:
+		return p.truncate(ctx, m)
+	case *pgoutput.Origin, *pgoutput.TypeMsg, *pgoutput.LogicalMessage:
+		// Types are resolved from the catalog; heartbeats only move positions.
+	}
+	return nil
+}
+
+func (p *processor) rel(id uint32) (*relation, error) {
+	r := p.rels[id]
+	if r == nil {
+		return nil, fmt.Errorf("change for relation %d before its Relation message", id)
+	}
+	return r, nil
+}
+
+// relation builds the table schema pgoutput describes, enriched with the
+// catalog's types, keys and defaults matched by column name.
+func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
+	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
+	cat, err := loadTable(ctx, p.cat, m.RelID)
+	if err != nil {
+		p.log.Warn("relation no longer in the catalog; archiving with pgoutput's description only",
+			slog.String("table", m.Namespace+"."+m.Name), slog.Any("error", err))
+		cat = &schemas.TableSchema{}
+	}
+	for _, c := range m.Columns {
+		col := schemas.Column{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod, Key: c.Flags&1 != 0}
+		if i := cat.ColumnIndex(c.Name); i >= 0 && cat.Columns[i].TypeOID == c.TypeOID {
+			cc := cat.Columns[i]
+			col.TypeName, col.NotNull, col.Default, col.Identity = cc.TypeName, cc.NotNull, cc.Default, cc.Identity
+		} else if err := p.cat.QueryRow(ctx, `SELECT format_type($1, $2)`, c.TypeOID, c.TypeMod).Scan(&col.TypeName); err != nil {
+			return fmt.Errorf("resolve type %d of %s.%s: %w", c.TypeOID, m.Name, c.Name, err)
+		}
+		if ts.ReplicaIdentity == 'f' {
+			col.Key = true
+		}
+		ts.Columns = append(ts.Columns, col)
+	}
+	for _, k := range cat.PrimaryKey {
+		if ts.ColumnIndex(k) < 0 {
+			ts.PrimaryKey = nil
+			break
+		}
+		ts.PrimaryKey = append(ts.PrimaryKey, k)
+	}
+	ts.Types = cat.Types
+	rt := p.router.Route(ts)
+	ts.TenantColumn = rt.ColumnName
+	ts.ComputeVersion()
+	if rt.Column >= 0 && ts.ReplicaIdentity != 'f' && !ts.Columns[rt.Column].Key {
+		return fmt.Errorf("table %s: tenant column %q is not in the replica identity, so deletes cannot be routed: ALTER TABLE %s.%s REPLICA IDENTITY FULL",
+			ts.QualifiedName(), rt.ColumnName, quoteIdent(ts.Schema), quoteIdent(ts.Name))
+	}
+	p.rels[m.RelID] = &relation{ts: ts, route: rt}
+	return nil
+}
+
+func (p *processor) emit(ctx context.Context, rel *relation, e schemas.Event) error {
+	row := e.New
+	if e.Op == schemas.OpDelete {
+		row = e.Old
+	}
+	tenant, err := rel.route.Tenant(row)
+	if err != nil {
+		return fmt.Errorf("table %s at %s: %w", rel.ts.QualifiedName(), p.lsn, err)
+	}
+	p.seq++
+	e.Seq = p.seq
+	return p.chunks.add(ctx, tenant, rel.ts, e)
+}
+
+// update fills unchanged TOAST values from a full old row, splits a move
+// between tenants into a delete and an insert, and keeps the old key only
+// when the key changed.
+func (p *processor) update(ctx context.Context, rel *relation, m *pgoutput.Update) error {
+	newRow := values(m.New)
+	if m.OldKind == 0 {
+		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpUpdate, New: newRow})
+	}
+	oldRow := values(m.Old)
+	if m.OldKind == pgoutput.OldFull {
+		for i := range newRow {
+			if newRow[i].Kind == schemas.ValueUnchanged && i < len(oldRow) && oldRow[i].Kind != schemas.ValueUnchanged {
+				newRow[i] = oldRow[i]
+			}
+		}
+	}
+	oldTenant, err := rel.route.Tenant(oldRow)
+	if err != nil {
+		return fmt.Errorf("table %s at %s: old row: %w", rel.ts.QualifiedName(), p.lsn, err)
+	}
+	newTenant, err := rel.route.Tenant(newRow)
+	if err != nil {
+		return fmt.Errorf("table %s at %s: %w", rel.ts.QualifiedName(), p.lsn, err)
+	}
+	if oldTenant != newTenant {
+		p.seq++
+		if err := p.chunks.add(ctx, oldTenant, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpDelete, Old: oldRow}); err != nil {
+			return err
+		}
+		p.seq++
+		return p.chunks.add(ctx, newTenant, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpInsert, New: newRow})
+	}
+	e := schemas.Event{Op: schemas.OpUpdate, New: newRow}
+	if !keyEqual(rel.ts, oldRow, newRow) {
+		e.Old = oldRow
+	}
+	return p.emit(ctx, rel, e)
+}
+
+// truncate archives a truncate marker for tables with a fixed tenant
+// (bridge, shared). Pool tables hold many tenants; see the README's
+// limitations.
+func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
+	for _, id := range m.RelIDs {
+		rel, err := p.rel(id)
+		if err != nil {
+			return err
+		}
+		if rel.route.Excluded {
+			continue
+		}
+		if rel.route.Column >= 0 {
+			p.log.Error("TRUNCATE of a pool table is not archived yet; restores of its tenants will still show the truncated rows",
+				slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+			continue
+		}
+		p.seq++
+		if err := p.chunks.add(ctx, rel.route.Fixed, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpTruncate, Flags: m.Options}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

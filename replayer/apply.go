@@ -1,0 +1,222 @@
+package replayer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantwal/tenantwal/internal/objstore"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// Options tune Apply.
+type Options struct {
+	// Schema is the schema the restore creates; "" means
+	// DefaultSchemaName(tenant, target). It must not exist yet.
+	Schema string
+	// Parallel is how many tables are downloaded and folded at once
+	// (default 2). Each folded table is held in memory until it is loaded.
+	Parallel int
+	// TempDir holds downloaded objects too big to keep in memory; "" is
+	// the system's temporary directory.
+	TempDir string
+	Logger  *slog.Logger
+}
+
+// Result reports what a restore created.
+type Result struct {
+	Schema string
+	Tables []TableResult // sorted by Name
+	// Types are the user-defined types the restore had to create (outside
+	// the target schema, under their archived names).
+	Types    []string
+	Duration time.Duration
+}
+
+// TableResult is one restored table.
+type TableResult struct {
+	Name   string // source "schema.table"
+	Target string // the restored table, schema-qualified and quoted
+	Rows   int64
+}
+
+// Apply restores plan side by side: it creates a new schema in conn's
+// database holding the tenant's tables as they were at the plan's target.
+// Everything happens in one transaction; on any error nothing is left
+// behind.
+//
+// Every object is checked against its manifest entry (tenant prefix, size,
+// SHA-256) before a row of it is used. Rows are folded by key in memory, so
+// each of the tenant's tables must fit in memory for now; up to
+// opts.Parallel+1 folded tables are held at once.
+func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Schema == "" {
+		opts.Schema = DefaultSchemaName(plan.Tenant, plan.Target)
+	}
+	if err := checkPlan(plan); err != nil {
+		return nil, err
+	}
+	log = log.With("tenant", plan.Tenant, "target", plan.Target.String(), "schema", opts.Schema)
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restore: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	res := &Result{Schema: opts.Schema}
+	if err := createSchema(ctx, tx, opts.Schema); err != nil {
+		return nil, err
+	}
+	if res.Types, err = createTypes(ctx, tx, plan.Tables); err != nil {
+		return nil, err
+	}
+	ddls := nameTables(opts.Schema, plan.Tables)
+	if err := loadAll(ctx, store, tx, plan, ddls, opts, log, res); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("restore: commit: %w", err)
+	}
+	slices.SortFunc(res.Tables, func(a, b TableResult) int { return strings.Compare(a.Name, b.Name) })
+	res.Duration = time.Since(start)
+	log.Info("restore done", "tables", len(res.Tables), "duration", res.Duration)
+	return res, nil
+}
+
+// checkPlan re-checks, before reading anything, that every object of the
+// plan is under the tenant's prefix (defence in depth).
+func checkPlan(plan *Plan) error {
+	if err := schemas.TenantID(plan.Tenant).Validate(); err != nil {
+		return err
+	}
+	prefix := schemas.TenantPrefix(plan.Tenant)
+	for _, tp := range plan.Tables {
+		if tp.Schema == nil {
+			return fmt.Errorf("plan: table %s has no schema", tp.Name)
+		}
+		for _, o := range tp.Objects {
+			if !strings.HasPrefix(o.Key, prefix) {
+				return fmt.Errorf("plan: object %s is outside tenant %q's prefix %s: refusing to read it", o.Key, plan.Tenant, prefix)
+			}
+		}
+	}
+	return nil
+}
+
+func createSchema(ctx context.Context, tx pgx.Tx, schema string) error {
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if exists {
+		return fmt.Errorf("target schema %q already exists: drop it or choose another with --schema", schema)
+	}
+	_, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema: a concurrent restore
+		return fmt.Errorf("target schema %q already exists: drop it or choose another with --schema", schema)
+	}
+	if err != nil {
+		return fmt.Errorf("create schema %q: %w", schema, err)
+	}
+	return nil
+}
+
+// folded is one table's rows, ready to load.
+type folded struct {
+	ddl  *tableDDL
+	fold *fold
+}
+
+// loadAll downloads and folds up to opts.Parallel tables at once, and
+// creates and loads each in tx (one connection, so one at a time) as soon
+// as it is folded.
+func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, ddls []*tableDDL,
+	opts Options, log *slog.Logger, res *Result) error {
+	loadCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(loadCtx)
+	g.SetLimit(opts.Parallel)
+	results := make(chan folded)
+	done := make(chan error, 1)
+	go func() {
+		for _, d := range ddls {
+			g.Go(func() error {
+				f, err := loadTable(gctx, store, plan, d.plan, opts.TempDir)
+				if err != nil {
+					return fmt.Errorf("restore table %s: %w", d.plan.Name, err)
+				}
+				select {
+				case results <- folded{d, f}:
+					return nil
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			})
+		}
+		done <- g.Wait()
+		close(results)
+	}()
+	var loadErr error
+	for r := range results {
+		if loadErr != nil {
+			continue
+		}
+		if loadErr = loadFolded(ctx, tx, opts.Schema, r, log, res); loadErr != nil {
+			cancel()
+		}
+	}
+	if err := <-done; err != nil && loadErr == nil {
+		return err
+	}
+	return loadErr
+}
+
+// loadFolded creates one table, copies its rows in and finishes it.
+func loadFolded(ctx context.Context, tx pgx.Tx, schema string, r folded, log *slog.Logger, res *Result) error {
+	d, f := r.ddl, r.fold
+	if d.plan.SnapshotObjects == 0 && !f.seen {
+		// Only changes after the target touched it: it did not exist yet
+		// (for a time target, an entry can straddle the target).
+		log.Debug("table has no change at or before the target; not created", "table", d.plan.Name)
+		return nil
+	}
+	if f.orphans > 0 {
+		log.Warn("deletes of rows the archive does not hold were ignored", "table", d.plan.Name, "count", f.orphans)
+	}
+	if err := createTable(ctx, tx, d); err != nil {
+		return err
+	}
+	cols := make([]string, len(d.plan.Schema.Columns))
+	for i, c := range d.plan.Schema.Columns {
+		cols[i] = pgx.Identifier{c.Name}.Sanitize()
+	}
+	cr := newCopyReader(f.result())
+	sql := "COPY " + d.target + " (" + strings.Join(cols, ", ") + ") FROM STDIN"
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, cr, sql); err != nil {
+		return fmt.Errorf("copy rows into %s: %w", d.target, err)
+	}
+	if err := finishTable(ctx, tx, schema, d); err != nil {
+		return err
+	}
+	log.Info("table restored", "table", d.plan.Name, "target", d.target, "rows", cr.n, "changes", f.applied)
+	res.Tables = append(res.Tables, TableResult{Name: d.plan.Name, Target: d.target, Rows: cr.n})
+	return nil
+}

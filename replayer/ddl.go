@@ -1,0 +1,263 @@
+package replayer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// tableDDL is how one planned table is recreated in the target schema. All
+// names are chosen up front, in plan order, so they are the same on every
+// run and never collide with each other.
+type tableDDL struct {
+	plan   *TablePlan
+	name   string   // table name in the target schema
+	pkey   string   // primary key constraint name, "" when none
+	seqs   []seqDDL // sequences to create, in column order
+	target string   // schema-qualified, quoted
+}
+
+type seqDDL struct {
+	column string
+	name   string
+	as     string // smallint, integer or bigint
+}
+
+// nameTables chooses the target names: the source table name, or
+// "<schema>_<table>" when two source tables share a name; then the primary
+// key and sequence names, all unique within the schema.
+func nameTables(schema string, plans []*TablePlan) []*tableDDL {
+	count := map[string]int{}
+	for _, tp := range plans {
+		count[tp.Schema.Name]++
+	}
+	used := map[string]bool{}
+	out := make([]*tableDDL, len(plans))
+	for i, tp := range plans {
+		base := tp.Schema.Name
+		if count[base] > 1 {
+			base = tp.Schema.Schema + "_" + base
+		}
+		out[i] = &tableDDL{plan: tp, name: uniqueName(base, used)}
+		out[i].target = pgx.Identifier{schema, out[i].name}.Sanitize()
+	}
+	for _, d := range out {
+		if len(d.plan.Schema.PrimaryKey) > 0 {
+			d.pkey = uniqueName(d.name+"_pkey", used)
+		}
+		for _, c := range d.plan.Schema.Columns {
+			as := integerType(c)
+			if as == "" || (c.Identity == 0 && !strings.Contains(c.Default, "nextval(")) {
+				continue
+			}
+			d.seqs = append(d.seqs, seqDDL{column: c.Name, name: uniqueName(d.name+"_"+c.Name+"_seq", used), as: as})
+		}
+	}
+	return out
+}
+
+// integerType returns the sequence type for an integer column, or "".
+func integerType(c schemas.Column) string {
+	switch {
+	case c.TypeOID == 21 || c.TypeName == "smallint":
+		return "smallint"
+	case c.TypeOID == 23 || c.TypeName == "integer":
+		return "integer"
+	case c.TypeOID == 20 || c.TypeName == "bigint":
+		return "bigint"
+	}
+	return ""
+}
+
+// uniqueName returns base cut to 63 bytes, with "_2", "_3"... when taken,
+// and marks it used.
+func uniqueName(base string, used map[string]bool) string {
+	for i := 1; ; i++ {
+		suffix := ""
+		if i > 1 {
+			suffix = "_" + strconv.Itoa(i)
+		}
+		name := truncateUTF8(base, maxIdentLen-len(suffix)) + suffix
+		if !used[name] {
+			used[name] = true
+			return name
+		}
+	}
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// createTypes makes sure every user-defined type the tables use exists in
+// the restore database: enums by their labels, domains by their base type.
+// Existing types are kept as they are (a restore into the source database).
+// It returns the names of the types it created.
+func createTypes(ctx context.Context, tx pgx.Tx, plans []*TablePlan) ([]string, error) {
+	seen := map[string]bool{}
+	var defs []schemas.TypeDef
+	for _, tp := range plans {
+		for _, d := range tp.Schema.Types {
+			if !seen[d.Name] {
+				seen[d.Name] = true
+				defs = append(defs, d)
+			}
+		}
+	}
+	// Enums first: a domain may be over one.
+	slices.SortStableFunc(defs, func(a, b schemas.TypeDef) int {
+		return boolInt(a.Kind != 'e') - boolInt(b.Kind != 'e')
+	})
+	var created []string
+	for _, d := range defs {
+		ok, err := createType(ctx, tx, d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			created = append(created, d.Name)
+		}
+	}
+	return created, nil
+}
+
+func createType(ctx context.Context, tx pgx.Tx, d schemas.TypeDef) (bool, error) {
+	// parse_ident checks the archived name is a (qualified) identifier and
+	// nothing else, so it cannot smuggle SQL into the DDL below.
+	var parts []string
+	if err := tx.QueryRow(ctx, "SELECT parse_ident($1)", d.Name).Scan(&parts); err != nil {
+		return false, fmt.Errorf("user-defined type %q: not a type name: %w", d.Name, err)
+	}
+	if len(parts) == 2 {
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", parts[0]).Scan(&exists); err != nil {
+			return false, err
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{parts[0]}.Sanitize()); err != nil {
+				return false, fmt.Errorf("create schema %q for type %s: %w", parts[0], d.Name, err)
+			}
+		}
+	} else if len(parts) != 1 {
+		return false, fmt.Errorf("user-defined type %q: want schema.name", d.Name)
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT to_regtype($1) IS NOT NULL", d.Name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("user-defined type %s: %w", d.Name, err)
+	}
+	if exists {
+		return false, nil
+	}
+	ident := pgx.Identifier(parts).Sanitize()
+	var sql string
+	switch d.Kind {
+	case 'e':
+		labels := make([]string, len(d.Labels))
+		for i, l := range d.Labels {
+			labels[i] = quoteLiteral(l)
+		}
+		sql = "CREATE TYPE " + ident + " AS ENUM (" + strings.Join(labels, ", ") + ")"
+	case 'd':
+		if err := checkTypeName(ctx, tx, d.BaseType); err != nil {
+			return false, fmt.Errorf("domain %s: base type: %w", d.Name, err)
+		}
+		sql = "CREATE DOMAIN " + ident + " AS " + d.BaseType
+	default:
+		return false, fmt.Errorf("user-defined type %s: kind %q cannot be recreated yet; create the type in the restore database first", d.Name, d.Kind)
+	}
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		return false, fmt.Errorf("create type %s: %w", d.Name, err)
+	}
+	return true, nil
+}
+
+// checkTypeName checks that name is a type known to the database. It also
+// keeps archived text from being anything but a type name in the DDL:
+// to_regtype parses its argument as a type name only.
+func checkTypeName(ctx context.Context, tx pgx.Tx, name string) error {
+	var ok bool
+	if err := tx.QueryRow(ctx, "SELECT to_regtype($1) IS NOT NULL", name).Scan(&ok); err != nil {
+		return fmt.Errorf("type %q: %w", name, err)
+	}
+	if !ok {
+		return fmt.Errorf("type %q does not exist in the restore database; create it first", name)
+	}
+	return nil
+}
+
+// createTable creates the table with the target version's columns, in
+// source order, and its sequences.
+func createTable(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
+	ts := d.plan.Schema
+	cols := make([]string, len(ts.Columns))
+	for i, c := range ts.Columns {
+		if err := checkTypeName(ctx, tx, c.TypeName); err != nil {
+			return fmt.Errorf("table %s column %q: %w", d.plan.Name, c.Name, err)
+		}
+		cols[i] = pgx.Identifier{c.Name}.Sanitize() + " " + c.TypeName
+		if c.NotNull {
+			cols[i] += " NOT NULL"
+		}
+	}
+	sql := "CREATE TABLE " + d.target + " (\n\t" + strings.Join(cols, ",\n\t") + "\n)"
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create table %s: %w", d.target, err)
+	}
+	return nil
+}
+
+// finishTable adds the primary key and, for every column that took its
+// value from a sequence, a sequence owned by the column and set past the
+// restored maximum, so new rows never collide with restored ids.
+func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) error {
+	if d.pkey != "" {
+		cols := make([]string, len(d.plan.Schema.PrimaryKey))
+		for i, c := range d.plan.Schema.PrimaryKey {
+			cols[i] = pgx.Identifier{c}.Sanitize()
+		}
+		sql := "ALTER TABLE " + d.target + " ADD CONSTRAINT " + pgx.Identifier{d.pkey}.Sanitize() +
+			" PRIMARY KEY (" + strings.Join(cols, ", ") + ")"
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("add primary key to %s: %w", d.target, err)
+		}
+	}
+	for _, s := range d.seqs {
+		seq := pgx.Identifier{schema, s.name}.Sanitize()
+		col := pgx.Identifier{s.column}.Sanitize()
+		stmts := []string{
+			"CREATE SEQUENCE " + seq + " AS " + s.as + " OWNED BY " + d.target + "." + col,
+			"ALTER TABLE " + d.target + " ALTER COLUMN " + col + " SET DEFAULT nextval(" + quoteLiteral(seq) + "::regclass)",
+			// The next value is max+1, or 1 when the table is empty or
+			// holds only ids below the sequence's start.
+			"SELECT setval(" + quoteLiteral(seq) + "::regclass, greatest(max(" + col + ")::bigint, 1), coalesce(max(" + col + ") >= 1, false)) FROM " + d.target,
+		}
+		for _, sql := range stmts {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("sequence for %s.%s: %w", d.target, col, err)
+			}
+		}
+	}
+	return nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,216 @@
+package replayer
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// ErrOutOfRange is returned (wrapped) when a restore point lies outside the
+// tenant's restorable range.
+var ErrOutOfRange = errors.New("restore point outside the restorable range")
+
+// Plan is the pure result of planning a restore: which objects to read, in
+// which order, and what to build from them. It does no I/O.
+type Plan struct {
+	Tenant schemas.TenantID
+	Target Target
+	Range  catalog.Range
+	// Snapshot is the snapshot the restore starts from; nil means it starts
+	// from no rows at the archive's baseline (Range.FromLSN).
+	Snapshot *schemas.ManifestEntry
+	// Start is the snapshot's LSN, or the baseline's when Snapshot is nil:
+	// every change at or before it is already in the starting state.
+	Start schemas.LSN
+	// Tables holds one plan per table that exists at the target, sorted by
+	// name.
+	Tables []*TablePlan
+}
+
+// TablePlan is what one table is built from.
+type TablePlan struct {
+	Name string // "schema.table", as in ObjectRef.Table
+	// Schema is the table's version in effect at the target: the schema of
+	// the last object applied. Rows of older versions are mapped onto it by
+	// column name.
+	Schema *schemas.TableSchema
+	// Objects are in apply order: the snapshot's objects first (the first
+	// SnapshotObjects of them), then change segments by first position.
+	Objects         []schemas.ObjectRef
+	SnapshotObjects int
+	// Versions resolves every ObjectRef.SchemaVersion of Objects.
+	Versions map[string]*schemas.TableSchema
+}
+
+// objectSeq is an object with the manifest entry number it came from, to
+// order objects that start at the same position.
+type objectSeq struct {
+	ref schemas.ObjectRef
+	seq uint64
+}
+
+// PlanRestore decides how to restore tenant t to target: the newest snapshot
+// at or before it (or the baseline), then every change segment object that
+// may hold a change after the snapshot and at or before the target. A target
+// outside t.Range is an error that states the range.
+func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
+	if err := target.validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRange(t, target); err != nil {
+		return nil, err
+	}
+	p := &Plan{Tenant: t.ID, Target: target, Range: t.Range, Start: t.Range.FromLSN}
+	if err := checkEntries(t); err != nil {
+		return nil, err
+	}
+	p.Snapshot = pickSnapshot(t.Entries, target)
+	if p.Snapshot != nil {
+		p.Start = p.Snapshot.Last.LSN
+	}
+
+	tables := map[string]*TablePlan{}
+	tableFor := func(name string) *TablePlan {
+		tp := tables[name]
+		if tp == nil {
+			tp = &TablePlan{Name: name, Versions: map[string]*schemas.TableSchema{}}
+			tables[name] = tp
+		}
+		return tp
+	}
+	if s := p.Snapshot; s != nil {
+		for _, o := range s.Objects {
+			tp := tableFor(o.Table)
+			tp.Objects = append(tp.Objects, o)
+			tp.SnapshotObjects++
+			tp.Versions[o.SchemaVersion] = s.Tables[o.SchemaVersion]
+		}
+	}
+	segs := map[string][]objectSeq{}
+	for _, e := range t.Entries {
+		if e.Kind != schemas.EntrySegment || !entryMayApply(e, p.Start, target) {
+			continue
+		}
+		for _, o := range e.Objects {
+			if o.Last.LSN <= p.Start || (target.IsLSN() && o.First.LSN > target.LSN) {
+				continue
+			}
+			segs[o.Table] = append(segs[o.Table], objectSeq{o, e.Seq})
+			tableFor(o.Table).Versions[o.SchemaVersion] = e.Tables[o.SchemaVersion]
+		}
+	}
+	for name, objs := range segs {
+		// By first position, so an entry rewritten after a crash with a
+		// wider range is folded before the narrower duplicate, never after
+		// it; ties by entry number. Duplicates are skipped while folding.
+		slices.SortStableFunc(objs, func(a, b objectSeq) int {
+			if c := comparePos(a.ref.First, b.ref.First); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		tp := tables[name]
+		for _, o := range objs {
+			tp.Objects = append(tp.Objects, o.ref)
+		}
+	}
+	for _, tp := range tables {
+		last := tp.Objects[len(tp.Objects)-1]
+		tp.Schema = tp.Versions[last.SchemaVersion]
+		p.Tables = append(p.Tables, tp)
+	}
+	slices.SortFunc(p.Tables, func(a, b *TablePlan) int { return strings.Compare(a.Name, b.Name) })
+	return p, nil
+}
+
+func checkRange(t *catalog.Tenant, target Target) error {
+	r := t.Range
+	var outside bool
+	if target.IsLSN() {
+		outside = target.LSN < r.FromLSN || target.LSN > r.ToLSN
+	} else {
+		outside = target.Time.Before(r.FromTime) || target.Time.After(r.ToTime)
+	}
+	if outside {
+		return fmt.Errorf("%w: tenant %q can be restored to %s, not to %s; see it with `tenantwal ls --tenant %s`",
+			ErrOutOfRange, t.ID, r, target, shellQuote(string(t.ID)))
+	}
+	return nil
+}
+
+// checkEntries re-checks what catalog validation promises and this package
+// relies on: every object is under the tenant's prefix (defence in depth:
+// a restore of one tenant never reads another's objects) and has a schema.
+func checkEntries(t *catalog.Tenant) error {
+	prefix := schemas.TenantPrefix(t.ID)
+	for _, e := range t.Entries {
+		if e.Tenant != t.ID {
+			return fmt.Errorf("manifest entry %d belongs to tenant %q, not %q", e.Seq, e.Tenant, t.ID)
+		}
+		for _, o := range e.Objects {
+			if !strings.HasPrefix(o.Key, prefix) {
+				return fmt.Errorf("manifest entry %d: object %s is outside tenant %q's prefix %s: refusing to read it", e.Seq, o.Key, t.ID, prefix)
+			}
+			if e.Tables[o.SchemaVersion] == nil {
+				return fmt.Errorf("manifest entry %d: object %s names unknown schema version %q", e.Seq, o.Key, o.SchemaVersion)
+			}
+		}
+	}
+	return nil
+}
+
+// pickSnapshot returns the newest snapshot at or before the target, or nil.
+func pickSnapshot(entries []*schemas.ManifestEntry, target Target) *schemas.ManifestEntry {
+	var best *schemas.ManifestEntry
+	for _, e := range entries {
+		if e.Kind != schemas.EntrySnapshot {
+			continue
+		}
+		if target.IsLSN() && e.Last.LSN > target.LSN || !target.IsLSN() && e.MaxTime.After(target.Time) {
+			continue
+		}
+		if best == nil || e.Last.LSN >= best.Last.LSN {
+			best = e
+		}
+	}
+	return best
+}
+
+// entryMayApply reports whether segment entry e may hold a change after
+// start and at or before the target.
+func entryMayApply(e *schemas.ManifestEntry, start schemas.LSN, target Target) bool {
+	if e.Last.LSN <= start || len(e.Objects) == 0 {
+		return false
+	}
+	if target.IsLSN() {
+		return e.First.LSN <= target.LSN
+	}
+	return e.MinTime.IsZero() || !e.MinTime.After(target.Time)
+}
+
+func comparePos(a, b schemas.Pos) int {
+	if c := cmp.Compare(a.LSN, b.LSN); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:/@%+=,", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
