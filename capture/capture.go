@@ -54,6 +54,10 @@ func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Capture
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if b != nil && cfg.ChunkBytes > b.MaxPayload()/2 {
+		// Leave room for the batch header and the schemas a chunk carries.
+		cfg.ChunkBytes = b.MaxPayload() / 2
+	}
 	r, err := route.New(cfg.Route)
 	if err != nil {
 		return nil, err

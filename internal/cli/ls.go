@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// lsTenant is one line of `ls` and the JSON it prints.
+type lsTenant struct {
+	Tenant    schemas.TenantID `json:"tenant"`
+	FromTime  time.Time        `json:"from_time"`
+	FromLSN   string           `json:"from_lsn"`
+	ToTime    time.Time        `json:"to_time"`
+	ToLSN     string           `json:"to_lsn"`
+	Snapshots int              `json:"snapshots"`
+	Segments  int              `json:"segments"`
+	Objects   int              `json:"objects"`
+	Rows      int64            `json:"rows"`
+	Bytes     int64            `json:"bytes"`
+	Error     string           `json:"error,omitempty"`
+	Entries   []lsEntry        `json:"entries,omitempty"`
+}
+
+type lsEntry struct {
+	Seq      uint64              `json:"seq"`
+	Kind     string              `json:"kind"`
+	First    string              `json:"first_lsn"`
+	Last     string              `json:"last_lsn"`
+	MinTime  time.Time           `json:"min_time"`
+	MaxTime  time.Time           `json:"max_time"`
+	Complete string              `json:"complete_lsn"`
+	Objects  []schemas.ObjectRef `json:"objects"`
+}
+
+func runLs(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "ls", "ls [--tenant T] [--json] [flags]")
+	var store storeFlags
+	var tenant string
+	var asJSON bool
+	store.register(fs)
+	fs.StringVar(&tenant, "tenant", "", "show this tenant's snapshots and segments")
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	st, err := store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var ids []schemas.TenantID
+	if tenant != "" {
+		ids = []schemas.TenantID{schemas.TenantID(tenant)}
+	} else if ids, err = catalog.ListTenants(ctx, st); err != nil {
+		return err
+	}
+	var out []lsTenant
+	for _, id := range ids {
+		t, err := loadTenant(ctx, st, id)
+		if tenant != "" && err != nil {
+			return err
+		}
+		out = append(out, describe(id, t, err, tenant != ""))
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if tenant != "" {
+			return enc.Encode(out[0])
+		}
+		if out == nil {
+			out = []lsTenant{}
+		}
+		return enc.Encode(out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintf(e.stdout, "no tenants archived in %s yet\n", st)
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tRESTORABLE FROM\tTO\tSNAPSHOTS\tSEGMENTS\tOBJECTS\tROWS\tBYTES")
+	for _, t := range out {
+		if t.Error != "" {
+			fmt.Fprintf(tw, "%s\t(%s)\t\t\t\t\t\t\n", t.Tenant, t.Error)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s)\t%s (%s)\t%d\t%d\t%d\t%d\t%d\n", t.Tenant,
+			t.FromTime.Format(time.RFC3339Nano), t.FromLSN, t.ToTime.Format(time.RFC3339Nano), t.ToLSN,
+			t.Snapshots, t.Segments, t.Objects, t.Rows, t.Bytes)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if tenant == "" {
+		return nil
+	}
+	fmt.Fprintln(e.stdout)
+	tw = tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tKIND\tLSN RANGE\tCOMMIT TIMES\tCOMPLETE TO\tOBJECT\tTABLE\tROWS\tBYTES")
+	for _, en := range out[0].Entries {
+		times := ""
+		if !en.MinTime.IsZero() {
+			times = en.MinTime.Format(time.RFC3339Nano) + " .. " + en.MaxTime.Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s .. %s\t%s\t%s\t\t\t\t\n", en.Seq, en.Kind, en.First, en.Last, times, en.Complete)
+		for _, o := range en.Objects {
+			fmt.Fprintf(tw, "\t\t\t\t\t%s\t%s\t%d\t%d\n", o.Key, o.Table, o.Rows, o.Bytes)
+		}
+	}
+	return tw.Flush()
+}
+
+func describe(id schemas.TenantID, t *catalog.Tenant, err error, detail bool) lsTenant {
+	out := lsTenant{Tenant: id}
+	if err != nil {
+		if errors.Is(err, catalog.ErrUnknownTenant) {
+			out.Error = "nothing archived yet"
+		} else {
+			out.Error = err.Error()
+		}
+		return out
+	}
+	r := t.Range
+	out.FromTime, out.FromLSN, out.ToTime, out.ToLSN = r.FromTime.UTC(), r.FromLSN.String(), r.ToTime.UTC(), r.ToLSN.String()
+	for _, en := range t.Entries {
+		if en.Kind == schemas.EntrySnapshot {
+			out.Snapshots++
+		} else {
+			out.Segments++
+		}
+		for _, o := range en.Objects {
+			out.Objects++
+			out.Rows += o.Rows
+			out.Bytes += o.Bytes
+		}
+		if detail {
+			out.Entries = append(out.Entries, lsEntry{Seq: en.Seq, Kind: en.Kind, First: en.First.LSN.String(), Last: en.Last.LSN.String(),
+				MinTime: en.MinTime.UTC(), MaxTime: en.MaxTime.UTC(), Complete: en.CompleteLSN.String(), Objects: en.Objects})
+		}
+	}
+	return out
+}
