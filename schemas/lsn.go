@@ -14,6 +14,25 @@ func (l LSN) String() string {
 	return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l))
 }
 
+// MarshalText writes the LSN as "X/Y", so archive JSON reads like psql.
+func (l LSN) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalJSON reads an LSN written as "X/Y" or as a plain number.
+func (l *LSN) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		v, err := ParseLSN(s[1 : len(s)-1])
+		*l = v
+		return err
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("parse LSN %s: want \"X/Y\" or a number", s)
+	}
+	*l = LSN(v)
+	return nil
+}
+
 // ParseLSN parses the "X/Y" form printed by PostgreSQL and by String.
 func ParseLSN(s string) (LSN, error) {
 	hi, lo, ok := strings.Cut(strings.TrimSpace(s), "/")
@@ -35,8 +54,8 @@ func ParseLSN(s string) (LSN, error) {
 // its ordinal inside that transaction. Positions are totally ordered and are
 // what the archiver deduplicates on.
 type Pos struct {
-	LSN LSN
-	Seq uint32
+	LSN LSN    `json:"lsn"`
+	Seq uint32 `json:"seq"`
 }
 
 // Less reports whether p sorts before q.

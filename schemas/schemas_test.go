@@ -1,6 +1,7 @@
 package schemas_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -133,4 +134,21 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("re-decode differs: %v", err)
 		}
 	})
+}
+
+func TestLSNJSON(t *testing.T) {
+	b, err := json.Marshal(struct{ L schemas.LSN }{0x16_B374D848})
+	if err != nil || string(b) != `{"L":"16/B374D848"}` {
+		t.Fatalf("marshal: %s, %v", b, err)
+	}
+	for _, in := range []string{`{"L":"16/B374D848"}`, `{"L":97500059720}`} {
+		var v struct{ L schemas.LSN }
+		if err := json.Unmarshal([]byte(in), &v); err != nil || v.L != 0x16_B374D848 {
+			t.Errorf("unmarshal %s: %s, %v", in, v.L, err)
+		}
+	}
+	var v struct{ L schemas.LSN }
+	if err := json.Unmarshal([]byte(`{"L":"nope"}`), &v); err == nil {
+		t.Error("bad LSN accepted")
+	}
 }
