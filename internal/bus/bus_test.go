@@ -466,7 +466,7 @@ func TestUnreachableURL(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "is nats-server running with -js?") || !strings.Contains(msg, "omit --nats") ||
+		if !strings.Contains(msg, "is nats-server running there with JetStream, -js?") ||
 			strings.Contains(msg, "secret") || !strings.Contains(msg, "127.0.0.1:") {
 			t.Errorf("error %q: want the URL (password redacted) and the fix", msg)
 		}
@@ -483,7 +483,7 @@ func TestNoJetStream(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("%v after %v", err, took.Round(time.Millisecond))
 	if !bus.IsConnectError(err) || !strings.Contains(err.Error(), srv.URL()) ||
-		!strings.Contains(err.Error(), "is nats-server running with -js?") {
+		!strings.Contains(err.Error(), "is nats-server running there with JetStream, -js?") {
 		t.Errorf("Open on a server without JetStream: %v, want a ConnectError naming the URL and the fix", err)
 	}
 	if took > 6*time.Second {

@@ -34,6 +34,9 @@ func connect(ctx context.Context, cfg *Config, embedded *server.Server, logger *
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil || nc.IsClosed() {
+				return // a deliberate close
+			}
 			logger.Warn("NATS disconnected", slog.String("url", redactURL(nc.ConnectedUrl())), slog.Any("error", err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

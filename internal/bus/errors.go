@@ -24,8 +24,7 @@ type ConnectError struct {
 }
 
 func (e *ConnectError) Error() string {
-	return fmt.Sprintf("connect to NATS at %s: %v (is nats-server running with -js? "+
-		"or omit --nats to use the embedded server)", e.URL, e.Err)
+	return fmt.Sprintf("connect to NATS at %s: %v (is nats-server running there with JetStream, -js?)", e.URL, e.Err)
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 )
 
 // command is one subcommand.
@@ -105,7 +106,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 			return
 		}
 		if err := fs.Set(f.Name, v); err != nil {
-			bad = append(bad, fmt.Sprintf("%s=%q: %v", envName(f.Name), v, err))
+			bad = append(bad, fmt.Sprintf("%s=%q: %v; it sets --%s, which wants %s", envName(f.Name), v, err, f.Name, valueKind(f)))
 		}
 	})
 	if len(bad) > 0 {
@@ -123,6 +124,26 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
+}
+
+// valueKind describes the values flag f accepts, for error messages.
+func valueKind(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a string"
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "a duration such as 500ms, 10s or 1m30s"
+	case bool:
+		return "true or false"
+	case int, int64, uint, uint64:
+		return "an integer"
+	case float64:
+		return "a number"
+	default:
+		return "a string"
+	}
 }
 
 func newFlagSet(e *env, name, synopsis string) *flag.FlagSet {

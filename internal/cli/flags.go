@@ -61,7 +61,10 @@ func (f *busFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cfg.DuplicateWindow, "dedup-window", bus.DefaultDuplicateWindow, "JetStream duplicate window")
 }
 
-func (f *busFlags) open(ctx context.Context, log *slog.Logger) (*bus.Bus, error) {
+// open connects to the NATS server given by --nats, or starts the embedded
+// one. embeddable says whether the command could run without --nats, which
+// the error for an unreachable server then suggests.
+func (f *busFlags) open(ctx context.Context, log *slog.Logger, embeddable bool) (*bus.Bus, error) {
 	cfg := f.cfg
 	if cfg.URL == "" {
 		abs, err := filepath.Abs(f.storeDir)
@@ -72,10 +75,20 @@ func (f *busFlags) open(ctx context.Context, log *slog.Logger) (*bus.Bus, error)
 		cfg.SyncAlways = true
 	}
 	b, err := bus.Open(ctx, cfg, log)
-	if err != nil {
+	var ce *bus.ConnectError
+	switch {
+	case err == nil:
+		return b, nil
+	case cfg.URL != "" && errors.As(err, &ce):
+		alt := ""
+		if embeddable {
+			alt = ", or omit --nats to use the embedded server"
+		}
+		return nil, fmt.Errorf("connect to NATS at %s: %w; check --nats / %s and that nats-server is running with JetStream (nats-server -js)%s",
+			ce.URL, ce.Err, envName("nats"), alt)
+	default:
 		return nil, fmt.Errorf("open NATS JetStream: %w", err)
 	}
-	return b, nil
 }
 
 // routeFlags configure tenant routing.
@@ -195,4 +208,15 @@ func connectPG(ctx context.Context, dsn, flagName string) (*pgx.Conn, error) {
 			cfg.Host, cfg.Port, cfg.Database, err, flagName, envName(flagName))
 	}
 	return conn, nil
+}
+
+// pingPG checks that the source accepts connections before a command does
+// any work, so an unreachable server is reported, within connectPG's
+// timeout, with the flag and variable to fix.
+func pingPG(ctx context.Context, dsn, flagName string) error {
+	conn, err := connectPG(ctx, dsn, flagName)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
 }

@@ -30,6 +30,9 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := pingPG(ctx, cfg.DSN, "dsn"); err != nil {
+		return err
+	}
 	if err := capture.Init(ctx, cfg); err != nil {
 		return err
 	}
@@ -75,7 +78,7 @@ func (f *pipelineFlags) open(ctx context.Context, e *env, needURL bool) (*pipeli
 	if p.store, err = f.store.open(ctx); err != nil {
 		return nil, err
 	}
-	if p.bus, err = f.bus.open(ctx, log); err != nil {
+	if p.bus, err = f.bus.open(ctx, log, !needURL); err != nil {
 		p.store.Close()
 		return nil, err
 	}
@@ -89,6 +92,9 @@ func (p *pipeline) close() error {
 }
 
 func (p *pipeline) capture(ctx context.Context, cfg capture.Config) (*capture.Capture, error) {
+	if err := pingPG(ctx, cfg.DSN, "dsn"); err != nil {
+		return nil, err
+	}
 	if err := capture.Init(ctx, cfg); err != nil {
 		return nil, err
 	}

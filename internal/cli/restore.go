@@ -42,8 +42,9 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	dsnFlag := "target-dsn"
 	if targetDSN == "" {
-		targetDSN = dsn
+		targetDSN, dsnFlag = dsn, "dsn"
 	}
 	if targetDSN == "" {
 		return errors.New("no database to restore into: pass --dsn (side by side in the source) or --target-dsn")
@@ -53,6 +54,13 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Connect before reading the catalog, so an unreachable database is
+	// reported whatever the archive holds.
+	conn, err := connectPG(ctx, targetDSN, dsnFlag)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	t, err := loadTenant(ctx, st, schemas.TenantID(tenant))
 	if err != nil {
 		return err
@@ -61,11 +69,6 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := connectPG(ctx, targetDSN, "target-dsn")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	res, err := replayer.Apply(ctx, st, conn, plan, replayer.Options{Schema: schema, Parallel: parallel, TempDir: os.TempDir(), Logger: log})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 var _ Store = (*S3Store)(nil)
@@ -102,6 +103,9 @@ func NewS3(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Store
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// The SDK's default logger writes to stderr on its own; errors
+		// reach the caller instead.
+		config.WithLogger(logging.Nop{}),
 	}
 	if opts.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
@@ -135,7 +139,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts S3Options) (*S3Store
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		return nil, fmt.Errorf("open s3 bucket %q at %s: %w (check --s3-endpoint, "+
-			"the credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and that the bucket exists)",
+			"the credentials (--s3-access-key/--s3-secret-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), and that the bucket exists)",
 			bucket, s.endpoint, err)
 	}
 	return s, nil

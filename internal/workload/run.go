@@ -33,7 +33,8 @@ type Options struct {
 	Gate *sync.RWMutex
 	// Tenants restricts the run to these tenants (default all of spec).
 	Tenants []string
-	// MaxTxns stops the run after this many transactions (0: until ctx ends).
+	// MaxTxns stops the run after this many transactions of this call
+	// (0: until ctx ends).
 	MaxTxns int64
 }
 
@@ -64,12 +65,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, spec Spec, opts Options, st *S
 	if len(tenants) == 0 {
 		return errors.New("workload: no tenants")
 	}
+	var done atomic.Int64 // this run's transactions
 	g, gctx := errgroup.WithContext(ctx)
 	for w := range opts.Workers {
 		g.Go(func() error {
 			rng := rand.New(rand.NewPCG(opts.Seed, uint64(w)))
 			for gctx.Err() == nil {
-				if opts.MaxTxns > 0 && st.Txns.Load() >= opts.MaxTxns {
+				if opts.MaxTxns > 0 && done.Add(1) > opts.MaxTxns {
 					return nil
 				}
 				picks := []string{tenants[rng.IntN(len(tenants))]}
