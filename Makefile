@@ -23,6 +23,11 @@ vet:
 build:
 	$(GO) build -o bin/tenantwal ./cmd/tenantwal
 
+## bench: the performance table against PostgreSQL's ceilings (SIZE=1 is ~2 minutes on 2 cores)
+SIZE ?= 1
+bench:
+	$(GO) run ./cmd/tenantwal bench --size $(SIZE) --json bench.json
+
 ## fuzz: run the pgoutput decoder fuzz target for a minute
 fuzz:
 	$(GO) test ./capture/pgoutput -run '^$$' -fuzz FuzzParse -fuzztime 60s

@@ -38,6 +38,7 @@ func commands() []command {
 		{"archive", "write JetStream changes to per-tenant Parquet objects and manifests (needs --nats)", runArchive},
 		{"restore", "rebuild one tenant at a time or LSN, side by side", runRestore},
 		{"ls", "list tenants and their restorable ranges, or one tenant's objects", runLs},
+		{"bench", "measure throughput, lag, restore speed and size against PostgreSQL's own ceilings", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
