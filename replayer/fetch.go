@@ -53,8 +53,8 @@ func fetch(ctx context.Context, store objstore.Store, tenant schemas.TenantID, r
 		return nil, fmt.Errorf("object %s of table %s: %w", ref.Key, ref.Table, err)
 	}
 	if info.Size != ref.Bytes {
-		return nil, fmt.Errorf("%w: object %s of table %s is %d bytes, the manifest says %d: refusing to restore from it",
-			ErrCorrupt, ref.Key, ref.Table, info.Size, ref.Bytes)
+		return nil, fmt.Errorf("%w: object %s of table %s is %d bytes, the manifest says %d bytes with SHA-256 %s: the object is damaged or was altered; refusing to restore from it",
+			ErrCorrupt, ref.Key, ref.Table, info.Size, ref.Bytes, ref.SHA256)
 	}
 	rc, err := store.Get(ctx, ref.Key)
 	if err != nil {
@@ -93,8 +93,8 @@ func fetch(ctx context.Context, store objstore.Store, tenant schemas.TenantID, r
 
 func verify(ref schemas.ObjectRef, n int64, sum []byte) error {
 	if n != ref.Bytes {
-		return fmt.Errorf("%w: object %s of table %s: read %d bytes, the manifest says %d: refusing to restore from it",
-			ErrCorrupt, ref.Key, ref.Table, n, ref.Bytes)
+		return fmt.Errorf("%w: object %s of table %s: read %d bytes, the manifest says %d bytes with SHA-256 %s: refusing to restore from it",
+			ErrCorrupt, ref.Key, ref.Table, n, ref.Bytes, ref.SHA256)
 	}
 	if got := hex.EncodeToString(sum); !strings.EqualFold(got, ref.SHA256) {
 		return fmt.Errorf("%w: object %s of table %s has SHA-256 %s, the manifest says %s: the object is damaged or was altered; refusing to restore from it",

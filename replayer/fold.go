@@ -56,7 +56,17 @@ type fold struct {
 
 func newFold(tenant schemas.TenantID, table *schemas.TableSchema, target Target) (*fold, error) {
 	f := &fold{tenant: tenant, table: table, target: target, tenIdx: -1, rows: map[string]*row{}}
+	var ident []int // replica identity columns
+	for i, c := range table.Columns {
+		if c.Key {
+			ident = append(ident, i)
+		}
+	}
 	switch {
+	case table.ReplicaIdentity == 'i' && len(ident) > 0:
+		// REPLICA IDENTITY USING INDEX: deletes and key changes carry the
+		// index's columns, which need not be the primary key's.
+		f.keyIdx = ident
 	case len(table.PrimaryKey) > 0:
 		for _, name := range table.PrimaryKey {
 			i := table.ColumnIndex(name)
@@ -65,17 +75,15 @@ func newFold(tenant schemas.TenantID, table *schemas.TableSchema, target Target)
 			}
 			f.keyIdx = append(f.keyIdx, i)
 		}
+	case len(ident) > 0 && table.ReplicaIdentity != 'f':
+		f.keyIdx = ident
 	default:
-		for i, c := range table.Columns {
-			if c.Key {
-				f.keyIdx = append(f.keyIdx, i)
-			}
-		}
-		if len(f.keyIdx) == 0 {
-			f.multi = true
-			for i := range table.Columns {
-				f.keyIdx = append(f.keyIdx, i)
-			}
+		// REPLICA IDENTITY FULL without a primary key (pgoutput flags every
+		// column as part of the identity), or NOTHING: rows are identified
+		// by all their values and identical rows may repeat.
+		f.multi = true
+		for i := range table.Columns {
+			f.keyIdx = append(f.keyIdx, i)
 		}
 	}
 	if table.TenantColumn != "" {

@@ -36,8 +36,8 @@ type Plan struct {
 type TablePlan struct {
 	Name string // "schema.table", as in ObjectRef.Table
 	// Schema is the table's version in effect at the target: the schema of
-	// the last object applied. Rows of older versions are mapped onto it by
-	// column name.
+	// the object holding the newest change planned. Rows of other versions
+	// are mapped onto it by column name.
 	Schema *schemas.TableSchema
 	// Objects are in apply order: the snapshot's objects first (the first
 	// SnapshotObjects of them), then change segments by first position.
@@ -120,7 +120,15 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 		}
 	}
 	for _, tp := range tables {
-		last := tp.Objects[len(tp.Objects)-1]
+		// The version of the object holding the newest change: objects of
+		// two versions can interleave (a DDL change and back), so the last
+		// in apply order is not always the newest.
+		last := tp.Objects[0]
+		for _, o := range tp.Objects[1:] {
+			if !o.Last.Less(last.Last) {
+				last = o
+			}
+		}
 		tp.Schema = tp.Versions[last.SchemaVersion]
 		p.Tables = append(p.Tables, tp)
 	}
@@ -164,11 +172,13 @@ func checkEntries(t *catalog.Tenant) error {
 	return nil
 }
 
-// pickSnapshot returns the newest snapshot at or before the target, or nil.
+// pickSnapshot returns the newest complete snapshot at or before the
+// target, or nil. Partial snapshot entries (a snapshot archived in several
+// flushes) are never a starting point: the complete entry lists them all.
 func pickSnapshot(entries []*schemas.ManifestEntry, target Target) *schemas.ManifestEntry {
 	var best *schemas.ManifestEntry
 	for _, e := range entries {
-		if e.Kind != schemas.EntrySnapshot {
+		if !catalog.IsCompleteSnapshot(e) {
 			continue
 		}
 		if target.IsLSN() && e.Last.LSN > target.LSN || !target.IsLSN() && e.MaxTime.After(target.Time) {

@@ -84,13 +84,22 @@ func ParseTarget(at, lsn string) (Target, error) {
 	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, at); err == nil {
-			return Target{Time: t.UTC()}, nil
+			return timeTarget(at, t)
 		}
 	}
 	for _, layout := range zonelessLayouts {
 		if t, err := time.ParseInLocation(layout, at, time.UTC); err == nil {
-			return Target{Time: t}, nil
+			return timeTarget(at, t)
 		}
 	}
 	return Target{}, fmt.Errorf("--at %q: not a time; use RFC 3339 (2026-11-23T10:15:00Z, 2026-11-23T12:15:00.5+02:00) or \"2026-11-23 10:15:00[.frac][+00]\" (UTC when no zone is given)", at)
+}
+
+// timeTarget returns a time target for t, refusing the zero time, which
+// Target reads as "no time".
+func timeTarget(at string, t time.Time) (Target, error) {
+	if t.IsZero() {
+		return Target{}, fmt.Errorf("--at %q is not a restore point", at)
+	}
+	return Target{Time: t.UTC()}, nil
 }

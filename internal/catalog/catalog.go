@@ -21,8 +21,10 @@ import (
 var ErrUnknownTenant = errors.New("unknown tenant")
 
 // ReadManifest returns tenant t's manifest entries in log order. A missing
-// tenant yields ErrUnknownTenant. An entry that does not decode is an error:
-// a restore must never proceed over a damaged log.
+// tenant yields ErrUnknownTenant. An entry that does not decode, names
+// another tenant or number than its key, or a missing entry (the log is
+// numbered 1, 2, ... without holes, since Append only ever adds the next
+// number) is an error: a restore must never proceed over a damaged log.
 func ReadManifest(ctx context.Context, store objstore.Store, t schemas.TenantID) ([]*schemas.ManifestEntry, error) {
 	var out []*schemas.ManifestEntry
 	for info, err := range store.List(ctx, schemas.ManifestPrefix(t)) {
@@ -32,6 +34,10 @@ func ReadManifest(ctx context.Context, store objstore.Store, t schemas.TenantID)
 		seq, err := schemas.ParseManifestSeq(info.Key)
 		if err != nil {
 			return nil, err
+		}
+		if want := uint64(len(out)) + 1; seq != want {
+			return nil, fmt.Errorf("manifest of tenant %q: entry %d is missing (next is %s): the log was damaged or altered; refusing to read it",
+				t, want, info.Key)
 		}
 		b, err := getAll(ctx, store, info.Key)
 		if err != nil {

@@ -61,9 +61,12 @@ func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (
 // baseline (nil if none) and its partition's watermark (nil if none).
 //
 // The range starts at the baseline (every tenant absent from the initial
-// snapshot had no rows then) or else at the tenant's first snapshot. It ends
-// at the newest point known complete: the last entry's CompleteLSN or the
-// partition watermark, whichever is later.
+// snapshot had no rows then) or else at the tenant's first complete
+// snapshot (see IsCompleteSnapshot). It ends at the newest point known
+// complete: the last entry's CompleteLSN or the partition watermark,
+// whichever is later. A watermark written for another
+// partition count than the baseline's is ignored: it may belong to another
+// partition's tenants.
 func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *schemas.Watermark) (Range, error) {
 	var r Range
 	switch {
@@ -71,7 +74,7 @@ func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *
 		r.FromLSN, r.FromTime = base.LSN, base.Time
 	default:
 		for _, e := range entries {
-			if e.Kind == schemas.EntrySnapshot {
+			if IsCompleteSnapshot(e) {
 				r.FromLSN, r.FromTime = e.Last.LSN, e.MaxTime
 				break
 			}
@@ -86,8 +89,19 @@ func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *
 			r.ToLSN, r.ToTime = e.CompleteLSN, e.CompleteTime
 		}
 	}
+	if wm != nil && base != nil && wm.Partitions != base.Partitions {
+		wm = nil
+	}
 	if wm != nil && wm.CommitLSN > r.ToLSN {
 		r.ToLSN, r.ToTime = wm.CommitLSN, wm.CommitTime
 	}
 	return r, nil
+}
+
+// IsCompleteSnapshot reports whether e is a snapshot entry a restore can
+// start from. A snapshot too big for one flush is archived in several
+// entries: the partial ones have no CompleteLSN, and the last one, written
+// at the snapshot's end, has it and lists every object of the snapshot.
+func IsCompleteSnapshot(e *schemas.ManifestEntry) bool {
+	return e.Kind == schemas.EntrySnapshot && e.CompleteLSN != 0
 }
