@@ -37,6 +37,7 @@ func commands() []command {
 		{"capture", "stream the source's changes into NATS JetStream (needs --nats)", runCapture},
 		{"archive", "write JetStream changes to per-tenant Parquet objects and manifests (needs --nats)", runArchive},
 		{"restore", "rebuild one tenant at a time or LSN, side by side", runRestore},
+		{"verify", "check every archived object against its manifest; list orphans; exit 1 on damage", runVerify},
 		{"ls", "list tenants and their restorable ranges, or one tenant's objects", runLs},
 		{"bench", "measure throughput, lag, restore speed and size against PostgreSQL's own ceilings", runBench},
 		{"version", "print the version", runVersion},

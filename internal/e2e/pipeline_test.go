@@ -122,6 +122,7 @@ func testRestoreAtCheckpoints(t *testing.T, store objstore.Store) {
 		}
 	}
 	testRestoreErrors(t, pool, store)
+	testVerify(t, pool, store)
 }
 
 // testRestoreErrors checks the messages of bad restore requests.
