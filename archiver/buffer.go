@@ -76,6 +76,34 @@ type pending struct {
 type tenantState struct {
 	seen    schemas.Pos // highest position archived or buffered
 	nextSeq uint64      // next manifest entry number
+	// snap holds what the tenant's snapshot in progress already has in
+	// committed entries: a snapshot too big for one flush is archived in
+	// several entries, and the last one (complete, at SnapshotDone) lists
+	// every object of the snapshot so that it alone describes it.
+	snap *snapProgress
+}
+
+// snapProgress is a snapshot archived in part.
+type snapProgress struct {
+	lsn     schemas.LSN
+	first   schemas.Pos
+	minT    time.Time
+	objects []schemas.ObjectRef
+	tables  map[string]*schemas.TableSchema
+}
+
+// add records the objects of a committed partial snapshot entry.
+func (sp *snapProgress) add(e *schemas.ManifestEntry) {
+	if sp.first == (schemas.Pos{}) || e.First.Less(sp.first) {
+		sp.first = e.First
+	}
+	if sp.minT.IsZero() || (!e.MinTime.IsZero() && e.MinTime.Before(sp.minT)) {
+		sp.minT = e.MinTime
+	}
+	sp.objects = append(sp.objects, e.Objects...)
+	for _, o := range e.Objects {
+		sp.tables[o.SchemaVersion] = e.Tables[o.SchemaVersion]
+	}
 }
 
 // snapshotDonePos is the position of a tenant's SnapshotDone: after every

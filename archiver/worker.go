@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -180,14 +181,36 @@ func loadState(ctx context.Context, store objstore.Store, t schemas.TenantID) (*
 		return nil, err
 	}
 	st := &tenantState{nextSeq: last + 1}
-	if last == 0 {
-		return st, nil
+	// The newest entry's Last is the highest archived position (entries
+	// written before rowless entries carried it can have a zero Last: look
+	// further back for those). Trailing partial snapshot entries are a
+	// snapshot in progress.
+	var partial []*schemas.ManifestEntry
+	trailing := true
+	for seq := last; seq > 0; seq-- {
+		e, err := catalog.ReadEntry(ctx, store, t, seq)
+		if err != nil {
+			return nil, err
+		}
+		if trailing && e.Kind == schemas.EntrySnapshot && e.CompleteLSN == 0 && len(e.Objects) > 0 &&
+			(len(partial) == 0 || partial[0].Last.LSN == e.Last.LSN) {
+			partial = append([]*schemas.ManifestEntry{e}, partial...)
+		} else {
+			trailing = false
+		}
+		if st.seen == (schemas.Pos{}) {
+			st.seen = e.Last
+		}
+		if !trailing && st.seen != (schemas.Pos{}) {
+			break
+		}
 	}
-	e, err := catalog.ReadEntry(ctx, store, t, last)
-	if err != nil {
-		return nil, err
+	if len(partial) > 0 {
+		st.snap = &snapProgress{lsn: partial[0].Last.LSN, tables: map[string]*schemas.TableSchema{}}
+		for _, e := range partial {
+			st.snap.add(e)
+		}
 	}
-	st.seen = e.Last
 	return st, nil
 }
 
@@ -231,8 +254,16 @@ func (w *worker) flush(ctx context.Context) error {
 // commit writes one part's objects and its manifest entry.
 func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error {
 	st := w.tenants[t]
+	first, last := pt.first, pt.last
+	if last == (schemas.Pos{}) {
+		// No rows (the final chunk of a transaction flushed earlier, or
+		// replayed changes all archived already): the entry still carries
+		// the tenant's highest archived position, which a restarted worker
+		// reads back as its de-duplication floor.
+		first, last = st.seen, st.seen
+	}
 	e := &schemas.ManifestEntry{Tenant: t, Kind: pt.kind, Created: time.Now().UTC(), Writer: w.a.cfg.Writer,
-		First: pt.first, Last: pt.last, MinTime: pt.minT, MaxTime: pt.maxT,
+		First: first, Last: last, MinTime: pt.minT, MaxTime: pt.maxT,
 		CompleteLSN: pt.completeLSN, CompleteTime: pt.completeTime, Tables: map[string]*schemas.TableSchema{}}
 	for _, ts := range pt.described {
 		e.Tables[ts.Version] = ts
@@ -251,6 +282,24 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 		e.Objects = append(e.Objects, ref)
 		e.Tables[v] = tr.ts
 	}
+	var partialSnap *schemas.ManifestEntry
+	if pt.kind == schemas.EntrySnapshot {
+		if pt.completeLSN == 0 {
+			partialSnap = e
+		} else if sp := st.snap; sp != nil && sp.lsn == pt.completeLSN {
+			// The complete entry lists the snapshot's earlier objects too.
+			e.Objects = append(slices.Clip(sp.objects), e.Objects...)
+			for v, ts := range sp.tables {
+				e.Tables[v] = ts
+			}
+			if sp.first.Less(e.First) {
+				e.First = sp.first
+			}
+			if !sp.minT.IsZero() && (e.MinTime.IsZero() || sp.minT.Before(e.MinTime)) {
+				e.MinTime = sp.minT
+			}
+		}
+	}
 	if err := catalog.Append(ctx, w.a.store, e, st.nextSeq); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return fmt.Errorf("tenant %s: manifest entry %d was written by another archiver: run one archiver per partition (%w)", t.Hash(), st.nextSeq, err)
@@ -258,6 +307,15 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 		return err
 	}
 	st.nextSeq++
+	switch {
+	case partialSnap != nil:
+		if st.snap == nil || st.snap.lsn != partialSnap.Last.LSN {
+			st.snap = &snapProgress{lsn: partialSnap.Last.LSN, tables: map[string]*schemas.TableSchema{}}
+		}
+		st.snap.add(partialSnap)
+	case pt.kind == schemas.EntrySnapshot:
+		st.snap = nil
+	}
 	w.a.metrics.entries.Inc()
 	return nil
 }

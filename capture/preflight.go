@@ -87,10 +87,10 @@ SELECT current_setting('wal_level'),
 		if err != nil {
 			return err
 		}
+		// Excluded tables are checked too: the publication still publishes
+		// them, so without a replica identity the customer's own UPDATE and
+		// DELETE on them would fail (PITFALLS 5).
 		rt := r.Route(ts)
-		if rt.Excluded && t.RelKind != 'p' {
-			continue
-		}
 		probs = append(probs, identityProblems(t, ts.ReplicaIdentity, ts.PrimaryKey, ts.KeyNames(), rt)...)
 	}
 	if len(probs) > 0 {
@@ -117,12 +117,31 @@ func identityProblems(t publishedTable, ident byte, pk, key []string, rt route.T
 	}
 	if rt.Column >= 0 && ident != 'f' && !contains(key, rt.ColumnName) {
 		return []Problem{{
-			What: fmt.Sprintf("table %s: the tenant column %q is not in the replica identity (%s), so a DELETE could not be routed to its tenant",
-				name, rt.ColumnName, strings.Join(key, ", ")),
-			Fix: fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL; (or make %s part of the primary key)", name, quoteIdent(rt.ColumnName)),
+			What: fmt.Sprintf("table %s: the tenant column %s is not in the replica identity (%s), so a DELETE could not be routed to its tenant",
+				name, quoteIdent(rt.ColumnName), strings.Join(key, ", ")),
+			Fix: tenantIdentityFix(t, rt.ColumnName, key),
 		}}
 	}
 	return nil
+}
+
+// tenantIdentityFix is the fix for a replica identity that lacks the tenant
+// column: a full identity, or a unique index of the tenant column and the
+// current identity columns used as the replica identity.
+func tenantIdentityFix(t publishedTable, tenantCol string, key []string) string {
+	name := t.qualified()
+	cols := []string{quoteIdent(tenantCol)}
+	for _, k := range key {
+		cols = append(cols, quoteIdent(k))
+	}
+	index := t.Name
+	if len(index) > 50 {
+		index = index[:50]
+	}
+	index = quoteIdent(index + "_tenant_ident")
+	return fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL; or use a unique index that includes the tenant column "+
+		"(its columns must be NOT NULL): CREATE UNIQUE INDEX %s ON %s (%s); ALTER TABLE %s REPLICA IDENTITY USING INDEX %s;",
+		name, index, name, strings.Join(cols, ", "), name, index)
 }
 
 func contains(ss []string, s string) bool {
@@ -158,6 +177,7 @@ ORDER BY 2, 3`)
 	for _, t := range cfg.Tables {
 		want[t] = true
 	}
+	found := map[string]bool{}
 	var out []publishedTable
 	for rows.Next() {
 		var p publishedTable
@@ -166,16 +186,18 @@ ORDER BY 2, 3`)
 			return nil, err
 		}
 		p.RelKind = kind[0]
-		if len(want) == 0 || want[p.Schema+"."+p.Name] {
-			delete(want, p.Schema+"."+p.Name)
+		if len(cfg.Tables) == 0 || want[p.Schema+"."+p.Name] {
+			found[p.Schema+"."+p.Name] = true
 			out = append(out, p)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for t := range want {
-		return nil, fmt.Errorf("table %q named in --tables does not exist (give schema.table)", t)
+	for _, t := range cfg.Tables {
+		if !found[t] {
+			return nil, fmt.Errorf("table %q named in --tables does not exist (give schema.table)", t)
+		}
 	}
 	return out, nil
 }

@@ -2,8 +2,11 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,6 +29,7 @@ type processor struct {
 	inTxn  bool
 	seq    uint32
 	lsn    schemas.LSN
+	xid    uint32
 }
 
 func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
@@ -37,7 +41,7 @@ func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, lo
 func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 	switch m := msg.(type) {
 	case *pgoutput.Begin:
-		p.inTxn, p.seq, p.lsn = true, 0, m.FinalLSN
+		p.inTxn, p.seq, p.lsn, p.xid = true, 0, m.FinalLSN, m.XID
 		p.chunks.begin(m.FinalLSN, m.CommitTime, m.XID)
 	case *pgoutput.Commit:
 		if !p.inTxn {
@@ -67,6 +71,9 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 		rel, err := p.rel(m.RelID)
 		if err != nil || rel.route.Excluded {
 			return err
+		}
+		if rel.noTenantKey {
+			return p.unroutable(rel, "DELETE")
 		}
 		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpDelete, Old: values(m.Old)})
 	case *pgoutput.Truncate:
@@ -119,12 +126,26 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	rt := p.router.Route(ts)
 	ts.TenantColumn = rt.ColumnName
 	ts.ComputeVersion()
-	if rt.Column >= 0 && ts.ReplicaIdentity != 'f' && !ts.Columns[rt.Column].Key {
-		return fmt.Errorf("table %s: tenant column %q is not in the replica identity, so deletes cannot be routed: ALTER TABLE %s.%s REPLICA IDENTITY FULL",
-			ts.QualifiedName(), rt.ColumnName, quoteIdent(ts.Schema), quoteIdent(ts.Name))
+	// A tenant column outside the replica identity is refused by the
+	// preflight, but a table created later can still have one. Its inserts
+	// and updates that keep the key route by the new row; only a change
+	// that needs the old row fails (unroutable).
+	noTenantKey := rt.Column >= 0 && ts.ReplicaIdentity != 'f' && !ts.Columns[rt.Column].Key
+	if noTenantKey {
+		p.log.Warn("the tenant column is not in the table's replica identity: its deletes and key changes cannot be archived",
+			slog.String("table", ts.QualifiedName()), slog.String("fix", fmt.Sprintf("ALTER TABLE %s.%s REPLICA IDENTITY FULL", quoteIdent(ts.Schema), quoteIdent(ts.Name))))
 	}
-	p.rels[m.RelID] = &relation{ts: ts, route: rt}
+	p.rels[m.RelID] = &relation{ts: ts, route: rt, noTenantKey: noTenantKey}
 	return nil
+}
+
+// unroutable is the error for a change whose old row is needed to find its
+// tenant but does not carry the tenant column. Retrying cannot help: the
+// WAL holds the change as it was logged.
+func (p *processor) unroutable(rel *relation, what string) error {
+	return &FatalError{fmt.Errorf("table %s: a %s at %s cannot be routed to its tenant: the tenant column %q is not in the replica identity, so the old row does not carry it. "+
+		"Run ALTER TABLE %s.%s REPLICA IDENTITY FULL for future changes; this change cannot be archived (a gap for the table's tenants)",
+		rel.ts.QualifiedName(), what, p.lsn, rel.route.ColumnName, quoteIdent(rel.ts.Schema), quoteIdent(rel.ts.Name))}
 }
 
 func (p *processor) emit(ctx context.Context, rel *relation, e schemas.Event) error {
@@ -149,6 +170,9 @@ func (p *processor) update(ctx context.Context, rel *relation, m *pgoutput.Updat
 	if m.OldKind == 0 {
 		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpUpdate, New: newRow})
 	}
+	if rel.noTenantKey {
+		return p.unroutable(rel, "key-changing UPDATE")
+	}
 	oldRow := values(m.Old)
 	if m.OldKind == pgoutput.OldFull {
 		for i := range newRow {
@@ -166,6 +190,9 @@ func (p *processor) update(ctx context.Context, rel *relation, m *pgoutput.Updat
 		return fmt.Errorf("table %s at %s: %w", rel.ts.QualifiedName(), p.lsn, err)
 	}
 	if oldTenant != newTenant {
+		if err := p.resolveMoved(ctx, rel, newRow); err != nil {
+			return err
+		}
 		p.seq++
 		if err := p.chunks.add(ctx, oldTenant, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpDelete, Old: oldRow}); err != nil {
 			return err
@@ -202,5 +229,86 @@ func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// resolveMoved fills the unchanged TOAST values of a row that moved to
+// another tenant without a full old row (a key-changing update under a
+// default or index identity). The new tenant's archive has no earlier
+// version of the row to carry them forward from, and the old tenant's must
+// not be read for it, so they are read from the source by the row's key.
+// The value is exact when the row is still the version this transaction
+// wrote (its xmin); when the row changed since, the current value is used
+// and a warning logged (restore points before the column's next change may
+// show the newer value); when the row is gone, the values stay unresolved
+// and restores of the new tenant up to its deletion fail loudly.
+func (p *processor) resolveMoved(ctx context.Context, rel *relation, row []schemas.Value) error {
+	var missing []int
+	for i, v := range row {
+		if v.Kind == schemas.ValueUnchanged {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ts := rel.ts
+	var keyIdx []int
+	for _, k := range ts.PrimaryKey {
+		keyIdx = append(keyIdx, ts.ColumnIndex(k))
+	}
+	if len(keyIdx) == 0 {
+		for i, c := range ts.Columns {
+			if c.Key {
+				keyIdx = append(keyIdx, i)
+			}
+		}
+	}
+	var where []string
+	var args []any
+	for _, i := range keyIdx {
+		if i < 0 || row[i].Kind != schemas.ValueText {
+			return p.unresolvedMove(rel, "its key is not known")
+		}
+		args = append(args, string(row[i].Data))
+		where = append(where, fmt.Sprintf("%s = $%d::%s", quoteIdent(ts.Columns[i].Name), len(args), ts.Columns[i].TypeName))
+	}
+	if len(where) == 0 {
+		return p.unresolvedMove(rel, "the table has no key")
+	}
+	cols := []string{"xmin::text"}
+	for _, i := range missing {
+		cols = append(cols, quoteIdent(ts.Columns[i].Name)+"::text")
+	}
+	q := fmt.Sprintf("SELECT %s FROM ONLY %s.%s WHERE %s", strings.Join(cols, ", "), quoteIdent(ts.Schema), quoteIdent(ts.Name), strings.Join(where, " AND "))
+	vals := make([]*string, len(cols))
+	dst := make([]any, len(cols))
+	for i := range vals {
+		dst[i] = &vals[i]
+	}
+	err := p.cat.QueryRow(ctx, q, args...).Scan(dst...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p.unresolvedMove(rel, "the row no longer exists in the source")
+	}
+	if err != nil {
+		return fmt.Errorf("read the unchanged values of a row moved between tenants in %s at %s: %w", ts.QualifiedName(), p.lsn, err)
+	}
+	if vals[0] == nil || *vals[0] != strconv.FormatUint(uint64(p.xid), 10) {
+		p.log.Warn("a row moved between tenants with unchanged TOAST values was changed since; archiving its current values",
+			slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+	}
+	for k, i := range missing {
+		if v := vals[k+1]; v == nil {
+			row[i] = schemas.Value{Kind: schemas.ValueNull}
+		} else {
+			row[i] = schemas.Value{Kind: schemas.ValueText, Data: []byte(*v)}
+		}
+	}
+	return nil
+}
+
+func (p *processor) unresolvedMove(rel *relation, why string) error {
+	p.log.Error("a row moved between tenants with unchanged TOAST values that cannot be resolved: restores of its new tenant will fail until the row's next full version; use REPLICA IDENTITY FULL on this table",
+		slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.String("reason", why))
 	return nil
 }

@@ -15,6 +15,9 @@ import (
 type relation struct {
 	ts    *schemas.TableSchema
 	route route.Table
+	// noTenantKey: a pool table whose replica identity lacks the tenant
+	// column; its deletes and key changes cannot be routed.
+	noTenantKey bool
 }
 
 // tenantBuf collects one tenant's events of the current transaction (or
