@@ -26,6 +26,9 @@ type processor struct {
 
 	rels   map[uint32]*relation
 	chunks *chunker
+	// restoreSchemas are schemas a tenantwal restore announced with a
+	// logical message in the transaction that created them.
+	restoreSchemas map[string]bool
 	inTxn  bool
 	seq    uint32
 	lsn    schemas.LSN
@@ -34,7 +37,8 @@ type processor struct {
 
 func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
 	return &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
-		rels:   map[uint32]*relation{},
+		rels:           map[uint32]*relation{},
+		restoreSchemas: map[string]bool{},
 		chunks: newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
 }
 
@@ -78,8 +82,13 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpDelete, Old: values(m.Old)})
 	case *pgoutput.Truncate:
 		return p.truncate(ctx, m)
-	case *pgoutput.Origin, *pgoutput.TypeMsg, *pgoutput.LogicalMessage:
-		// Types are resolved from the catalog; heartbeats only move positions.
+	case *pgoutput.LogicalMessage:
+		if m.Prefix == schemas.RestoreSchemaComment {
+			p.restoreSchemas[string(m.Content)] = true
+		}
+		// Heartbeats only move positions.
+	case *pgoutput.Origin, *pgoutput.TypeMsg:
+		// Types are resolved from the catalog.
 	}
 	return nil
 }
@@ -123,6 +132,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		ts.PrimaryKey = append(ts.PrimaryKey, k)
 	}
 	ts.Types = cat.Types
+	ts.RestoreTarget = cat.RestoreTarget || p.restoreSchemas[ts.Schema]
 	rt := p.router.Route(ts)
 	ts.TenantColumn = rt.ColumnName
 	ts.ComputeVersion()

@@ -68,7 +68,8 @@ SELECT n.nspname, c.relname, c.relreplident::text,
        coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
                  FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                 WHERE i.indrelid = c.oid AND i.indisreplident), '{}')
+                 WHERE i.indrelid = c.oid AND i.indisreplident), '{}'),
+       coalesce(obj_description(n.oid, 'pg_namespace'), '') LIKE $2 || '%'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
@@ -90,7 +91,7 @@ func loadTable(ctx context.Context, q querier, relid uint32) (*schemas.TableSche
 	ts := &schemas.TableSchema{RelID: relid}
 	var ident string
 	var pk, ri []string
-	err := q.QueryRow(ctx, tableSQL, relid).Scan(&ts.Schema, &ts.Name, &ident, &pk, &ri)
+	err := q.QueryRow(ctx, tableSQL, relid, schemas.RestoreSchemaComment).Scan(&ts.Schema, &ts.Name, &ident, &pk, &ri, &ts.RestoreTarget)
 	if err != nil {
 		return nil, fmt.Errorf("read catalog of relation %d: %w", relid, err)
 	}

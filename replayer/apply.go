@@ -81,7 +81,7 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
 	res := &Result{Schema: opts.Schema}
-	if err := createSchema(ctx, tx, opts.Schema); err != nil {
+	if err := createSchema(ctx, tx, opts.Schema, fmt.Sprintf("%s of tenant %q at %s", schemas.RestoreSchemaComment, plan.Tenant, plan.Target)); err != nil {
 		return nil, err
 	}
 	if res.Types, err = createTypes(ctx, tx, plan.Tables); err != nil {
@@ -120,7 +120,7 @@ func checkPlan(plan *Plan) error {
 	return nil
 }
 
-func createSchema(ctx context.Context, tx pgx.Tx, schema string) error {
+func createSchema(ctx context.Context, tx pgx.Tx, schema, comment string) error {
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -135,6 +135,17 @@ func createSchema(ctx context.Context, tx pgx.Tx, schema string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("create schema %q: %w", schema, err)
+	}
+	// Marks the schema for capture, which never archives it: a restore
+	// into the source database must not feed back into the archive.
+	if _, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" IS "+quoteLiteral(comment)); err != nil {
+		return fmt.Errorf("comment on schema %q: %w", schema, err)
+	}
+	// The comment is gone if the schema is dropped before capture reads
+	// the catalog; the message travels with the transaction itself.
+	if _, err := tx.Exec(ctx, "SELECT CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, $1, $2) END",
+		schemas.RestoreSchemaComment, schema); err != nil {
+		return fmt.Errorf("announce restore schema %q: %w", schema, err)
 	}
 	return nil
 }

@@ -87,3 +87,8 @@ const WatermarkPrefix = watermarkPrefix
 // Subject is the JetStream subject of partition p under a subject prefix
 // such as "tw": "tw.p0007". Tenant ids never appear in subjects.
 func Subject(prefix string, p int) string { return fmt.Sprintf("%s.p%04d", prefix, p) }
+
+// RestoreSchemaComment starts the comment a side-by-side restore puts on the
+// schema it creates; capture never archives tables in such schemas, so a
+// restore into the source database does not feed back into the archive.
+const RestoreSchemaComment = "tenantwal restore"

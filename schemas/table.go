@@ -20,6 +20,10 @@ type TableSchema struct {
 	TenantColumn    string    `json:"tenant_column,omitempty"`
 	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
 	Version         string    `json:"version"`
+	// RestoreTarget is set by capture when the table's schema was created
+	// by a tenantwal restore (its comment says so): such tables are never
+	// archived. Not part of the archive format.
+	RestoreTarget bool `json:"-"`
 }
 
 // Column is one column as sent by pgoutput (generated columns are not sent

@@ -123,6 +123,9 @@ func (r *Router) TenantColumnFor(schema, table string) string {
 // Route decides how ts's rows are routed.
 func (r *Router) Route(ts *schemas.TableSchema) Table {
 	shared := Table{Excluded: true, Column: -1}
+	if ts.RestoreTarget {
+		return shared // a restore's output is never archived again
+	}
 	if r.cfg.Shared == SharedArchive {
 		shared = Table{Fixed: schemas.SharedTenant, Column: -1}
 	}

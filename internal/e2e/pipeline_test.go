@@ -110,7 +110,36 @@ func testRestoreAtCheckpoints(t *testing.T, store objstore.Store) {
 			return err == nil && ten.Range.ToLSN >= last.LSN && !ten.Range.ToTime.Before(last.Time)
 		})
 	}
+	// A side-by-side restore into the source while capture runs must not
+	// be archived as the tenant's data: later restores would show its
+	// tables (restoreAndCompare fails on unexpected tables).
+	restoreAndCompare(t, pool, store, restored[0], replayer.Target{LSN: cps[0].LSN}, cps[0].Sums[restored[0]])
+	if _, err := pool.Exec(ctx, "SELECT pg_logical_emit_message(true, 'test', 'after restore')"); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	afterLSN, _ := schemas.ParseLSN(after)
+	waitFor(t, time.Minute, "the archive to pass the restore", func() bool {
+		ten, err := catalog.LoadTenant(ctx, store, schemas.TenantID(restored[0]))
+		return err == nil && ten.Range.ToLSN >= afterLSN
+	})
 	p.stop(t)
+	ten, err := catalog.LoadTenant(ctx, store, schemas.TenantID(restored[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := replayer.PlanRestore(ten, replayer.Target{LSN: ten.Range.ToLSN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range plan.Tables {
+		if _, ok := cps[0].Sums[restored[0]][tp.Name]; !ok {
+			t.Errorf("tenant %q: the archive holds table %s: a restore's output was archived", restored[0], tp.Name)
+		}
+	}
 
 	for i, cp := range cps {
 		for _, tenant := range restored {
