@@ -29,17 +29,17 @@ type processor struct {
 	// restoreSchemas are schemas a tenantwal restore announced with a
 	// logical message in the transaction that created them.
 	restoreSchemas map[string]bool
-	inTxn  bool
-	seq    uint32
-	lsn    schemas.LSN
-	xid    uint32
+	inTxn          bool
+	seq            uint32
+	lsn            schemas.LSN
+	xid            uint32
 }
 
 func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
 	return &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
 		rels:           map[uint32]*relation{},
 		restoreSchemas: map[string]bool{},
-		chunks: newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
+		chunks:         newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
 }
 
 func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
