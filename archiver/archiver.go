@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -41,22 +42,54 @@ func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Archive
 	return a, nil
 }
 
-// Run archives until ctx is cancelled or a worker fails. A failed worker
-// leaves its unacknowledged messages in the stream for the next run.
+// Run archives until ctx is cancelled. A partition worker that fails (the
+// object store or NATS unavailable, a gap in deliveries) drops what it
+// buffered, acknowledges nothing more, and starts again from the
+// partition's last acknowledged message after a backoff, so a backlog is
+// held in the stream until the store is back. A flush in progress when ctx
+// is cancelled is completed first (bounded by FlushTimeout).
 func (a *Archiver) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range a.cfg.Partitions {
-		g.Go(func() error {
-			cons, err := a.bus.Consumer(gctx, p, fmt.Sprintf("%s-p%04d", a.cfg.Durable, p))
-			if err != nil {
-				return fmt.Errorf("partition %d: %w", p, err)
-			}
-			w := newWorker(a, p, cons)
-			if err := w.run(gctx); err != nil && gctx.Err() == nil {
-				return fmt.Errorf("partition %d: %w", p, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return a.runPartition(gctx, p) })
 	}
 	return g.Wait()
+}
+
+// runPartition runs partition p's worker, restarting it after failures.
+func (a *Archiver) runPartition(ctx context.Context, p int) error {
+	log := a.log.With(slog.Int("partition", p))
+	backoff := a.cfg.RetryMin
+	for {
+		start := time.Now()
+		err := a.runWorker(ctx, p)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > a.cfg.RetryMax {
+			backoff = a.cfg.RetryMin // it ran well for a while
+		}
+		a.metrics.restarts.Inc()
+		log.Warn("partition worker failed; restarting from the last acknowledged message",
+			slog.Any("error", err), slog.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, a.cfg.RetryMax)
+	}
+}
+
+func (a *Archiver) runWorker(ctx context.Context, p int) error {
+	// Bus.Consumer resets the durable to its ack floor: every message not
+	// acknowledged (not durable in the store) is delivered again, in order.
+	cons, err := a.bus.Consumer(ctx, p, fmt.Sprintf("%s-p%04d", a.cfg.Durable, p))
+	if err != nil {
+		return fmt.Errorf("partition %d: %w", p, err)
+	}
+	if err := newWorker(a, p, cons).run(ctx); err != nil {
+		return fmt.Errorf("partition %d: %w", p, err)
+	}
+	return nil
 }

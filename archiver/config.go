@@ -30,6 +30,12 @@ type Config struct {
 	// SpillDir holds Parquet files while they are written. Default the
 	// system temp dir.
 	SpillDir string
+	// FlushTimeout bounds one flush; a flush in progress when the archiver
+	// is stopped is completed within it. Default 2m.
+	FlushTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff before a failed partition
+	// worker starts again. Default 1s and 30s.
+	RetryMin, RetryMax time.Duration
 	// Segment are the Parquet writer options.
 	Segment segment.Options
 }
@@ -41,6 +47,15 @@ func (c *Config) Validate(partitions int) error {
 	}
 	if c.FlushBytes == 0 {
 		c.FlushBytes = 64 << 20
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = 2 * time.Minute
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 30 * time.Second
 	}
 	if c.FetchBatch == 0 {
 		c.FetchBatch = 512

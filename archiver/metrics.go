@@ -14,6 +14,7 @@ type Metrics struct {
 	flushTime  prometheus.Histogram
 	lag        prometheus.Histogram
 	failures   prometheus.Counter
+	restarts   prometheus.Counter
 }
 
 // NewMetrics registers the archiver's metrics on reg; nil registers none.
@@ -29,9 +30,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		flushTime:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantwal_archiver_flush_seconds", Help: "Time to make one partition flush durable.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		lag:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tenantwal_archiver_commit_to_durable_seconds", Help: "From source commit to durable in the store.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
 		failures:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_archiver_store_failures_total", Help: "Flushes that failed on the object store."}),
+		restarts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_archiver_worker_restarts_total", Help: "Partition workers restarted after a failure."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.duplicates, m.rows, m.objects, m.bytes, m.entries, m.flushes, m.flushTime, m.lag, m.failures)
+		reg.MustRegister(m.messages, m.duplicates, m.rows, m.objects, m.bytes, m.entries, m.flushes, m.flushTime, m.lag, m.failures, m.restarts)
 	}
 	return m
 }

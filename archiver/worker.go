@@ -28,6 +28,7 @@ type worker struct {
 	bytes   int
 	since   time.Time     // arrival of the oldest unflushed message
 	lastMsg jetstream.Msg // newest unacknowledged message
+	lastDel uint64        // consumer (delivery) sequence of the last message handled
 	marker  *schemas.Batch
 }
 
@@ -77,8 +78,18 @@ func (w *worker) run(ctx context.Context) error {
 	}
 }
 
+// errDeliveryGap means a delivered message never reached the worker:
+// acknowledging a later one (AckAll) would acknowledge it unarchived.
+var errDeliveryGap = errors.New("gap in the consumer's delivery sequence")
+
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
 	w.a.metrics.messages.Inc()
+	if meta, err := msg.Metadata(); err == nil {
+		if d := meta.Sequence.Consumer; w.lastDel != 0 && d != w.lastDel+1 {
+			return fmt.Errorf("%w: delivery %d after %d", errDeliveryGap, d, w.lastDel)
+		}
+		w.lastDel = meta.Sequence.Consumer
+	}
 	if w.since.IsZero() {
 		w.since = time.Now()
 	}
@@ -216,6 +227,10 @@ func loadState(ctx context.Context, store objstore.Store, t schemas.TenantID) (*
 
 // flush makes everything buffered durable, then acknowledges it.
 func (w *worker) flush(ctx context.Context) error {
+	// A stop (ctx cancelled) lets a flush in progress finish, so a clean
+	// shutdown leaves no orphan objects behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.FlushTimeout)
+	defer cancel()
 	start := time.Now()
 	for _, t := range w.order {
 		pd := w.buf[t]
