@@ -3,6 +3,7 @@ package replayer
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,11 @@ type seqDDL struct {
 	column string
 	name   string
 	as     string // smallint, integer or bigint
+	// source names the source column's sequence as a regclass text
+	// ("public.accounts_id_seq"), or the source table for an identity
+	// column; empty when unknown.
+	source   string
+	identity bool
 }
 
 // nameTables chooses the target names: the source table name, or
@@ -52,12 +58,19 @@ func nameTables(schema string, plans []*TablePlan) []*tableDDL {
 		if len(d.plan.Schema.PrimaryKey) > 0 {
 			d.pkey = uniqueName(d.name+"_pkey", used)
 		}
+		tp := d.plan
 		for _, c := range d.plan.Schema.Columns {
 			as := integerType(c)
 			if as == "" || (c.Identity == 0 && !strings.Contains(c.Default, "nextval(")) {
 				continue
 			}
-			d.seqs = append(d.seqs, seqDDL{column: c.Name, name: uniqueName(d.name+"_"+c.Name+"_seq", used), as: as})
+			sd := seqDDL{column: c.Name, name: uniqueName(d.name+"_"+c.Name+"_seq", used), as: as}
+			if m := nextvalRE.FindStringSubmatch(c.Default); m != nil {
+				sd.source = strings.ReplaceAll(m[1], "''", "'")
+			} else if c.Identity != 0 {
+				sd.source, sd.identity = pgx.Identifier{tp.Schema.Schema, tp.Schema.Name}.Sanitize(), true
+			}
+			d.seqs = append(d.seqs, sd)
 		}
 	}
 	return out
@@ -240,9 +253,11 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 		stmts := []string{
 			"CREATE SEQUENCE " + seq + " AS " + s.as + " OWNED BY " + d.target + "." + col,
 			"ALTER TABLE " + d.target + " ALTER COLUMN " + col + " SET DEFAULT nextval(" + quoteLiteral(seq) + "::regclass)",
-			// The next value is max+1, or 1 when the table is empty or
-			// holds only ids below the sequence's start.
-			"SELECT setval(" + quoteLiteral(seq) + "::regclass, greatest(max(" + col + ")::bigint, 1), coalesce(max(" + col + ") >= 1, false)) FROM " + d.target,
+			// The next value is after the restored rows' highest id and,
+			// when the source's sequence is in this database (a restore
+			// beside the source), after the source's too: rows copied back
+			// into a shared table never collide with newer ones.
+			"SELECT setval(" + quoteLiteral(seq) + "::regclass, greatest(m, 1), m >= 1) FROM (SELECT greatest(coalesce(max(" + col + ")::bigint, 0), coalesce(" + sourceLastValue(s) + ", 0)) AS m FROM " + d.target + ") x",
 		}
 		for _, sql := range stmts {
 			if _, err := tx.Exec(ctx, sql); err != nil {
@@ -251,6 +266,23 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 		}
 	}
 	return nil
+}
+
+// nextvalRE finds the sequence of a serial column's default, as the
+// catalog prints it with an empty search path.
+var nextvalRE = regexp.MustCompile(`^nextval\('((?:[^']|'')+)'::regclass\)$`)
+
+// sourceLastValue is an SQL expression for the last value of the source
+// column's sequence in the target database, NULL when it is not there.
+func sourceLastValue(s seqDDL) string {
+	if s.source == "" {
+		return "NULL::bigint"
+	}
+	seq := "to_regclass(" + quoteLiteral(s.source) + ")"
+	if s.identity {
+		seq = "CASE WHEN to_regclass(" + quoteLiteral(s.source) + ") IS NOT NULL THEN pg_get_serial_sequence(" + quoteLiteral(s.source) + ", " + quoteLiteral(s.column) + ")::regclass END"
+	}
+	return "(SELECT pg_sequence_last_value(r) FROM (SELECT " + seq + " AS r) q WHERE r IS NOT NULL)"
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -195,4 +195,21 @@ func restoreAndCompare(t *testing.T, pool *pgxpool.Pool, store objstore.Store, t
 	for name := range restored {
 		t.Errorf("tenant %q at %s: restored an unexpected table %s", tenant, target, name)
 	}
+	// Restored beside the source, a pool table's ids continue after the
+	// source sequence's, so rows copied back never collide.
+	for _, tr := range res.Tables {
+		if tr.Name != "public.invoices" {
+			continue
+		}
+		var next, src int64
+		if err := conn.QueryRow(ctx, "SELECT nextval(pg_get_serial_sequence($1, 'id'))", tr.Target).Scan(&next); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT last_value FROM public.invoices_id_seq").Scan(&src); err != nil {
+			t.Fatal(err)
+		}
+		if next <= src {
+			t.Errorf("restored %s: next id %d, the source sequence is at %d", tr.Target, next, src)
+		}
+	}
 }
