@@ -50,6 +50,14 @@ type Options struct {
 	// LagDuration is how long the steady load of the lag measure runs.
 	// Default 20s × Size, at least 3s, at most 20s.
 	LagDuration time.Duration
+	// FlushInterval is the archiver's flush interval in the end-to-end
+	// instance (throughput, lag, restore). Default 1s.
+	FlushInterval time.Duration
+	// Executable is the tenantwal binary run as child processes for the
+	// peak RSS measure. Default: this process when it is tenantwal, else
+	// one built with `go build ./cmd/tenantwal` in the module containing the
+	// working directory.
+	Executable string
 	// CPUProfile, if set, is a file receiving a CPU profile of the process
 	// while capture alone decodes the backlog.
 	CPUProfile string
@@ -71,6 +79,9 @@ func (o *Options) Validate() error {
 	if o.LagDuration == 0 {
 		o.LagDuration = min(lagDuration, max(3*time.Second, time.Duration(o.Size*float64(lagDuration))))
 	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +92,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("bench: tenants %d: use 2 to 10000", o.Tenants)
 	case o.Workers < 1:
 		return fmt.Errorf("bench: workers %d: use at least 1", o.Workers)
+	case o.FlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("bench: flush interval %s: use at least 10ms", o.FlushInterval)
 	}
 	return nil
 }
@@ -150,7 +163,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (rep *Report, er
 		{"restore one tenant at the backlog's end vs COPY FROM", r.restore},
 		{"tenant snapshot bytes vs pg_dump -Fc", r.snapshotBytes},
 		{"whole-cluster PITR runbook to the same point, for the same tenant", r.pitrCompare},
-		{"not measured yet: peak RSS", r.notYet},
+		{"peak RSS of tenantwal capture and archive (child processes) through one big transaction", r.peakRSS},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(progress, "==> %s\n", s.name)
@@ -273,6 +286,7 @@ func (r *runner) baselines(ctx context.Context) error {
 	if r.e2e, err = openInstance(ctx, r.dir, "e2e", r.dsn, r.log); err != nil {
 		return err
 	}
+	r.e2e.acfg.FlushInterval = r.opts.FlushInterval
 	for _, in := range []*instance{r.capA, r.e2e} {
 		if err := in.takeBaseline(ctx, r.waitTimeout()); err != nil {
 			return fmt.Errorf("%s: %w", in.name, err)
@@ -484,11 +498,5 @@ func (r *runner) snapshotBytes(ctx context.Context) error {
 	m.Note = fmt.Sprintf("tenant %s's initial snapshot: %d rows in Parquet (zstd)", whale.ID, rows)
 	r.rep.Rows = append(r.rep.Rows, m)
 	r.printf("snapshot: %d bytes for %d rows; pg_dump -Fc: %d bytes (%.2f×)", size, rows, r.dumpSize, m.Ratio)
-	return nil
-}
-
-func (r *runner) notYet(context.Context) error {
-	r.rep.Rows = append(r.rep.Rows,
-		skipped(MeasureRSS, "< 256 MiB each", "not built yet: needs capture and archiver as separate processes (tenantwal capture / archive) to read each one's peak RSS"))
 	return nil
 }

@@ -42,6 +42,11 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%q: value %v, ceiling %v, ratio %v: want all positive", name, m.Value, m.Ceiling, m.Ratio)
 		}
 	}
+	for _, name := range []string{bench.MeasureRSSCapture, bench.MeasureRSSArchiver} {
+		if m := rep.Measure(name); m == nil || m.Value < 1 || m.Value > 4096 {
+			t.Errorf("%q: %+v, want a peak RSS between 1 MiB and 4 GiB", name, m)
+		}
+	}
 	for _, name := range []string{bench.MeasureLagP50, bench.MeasureLagP99} {
 		if m := rep.Measure(name); m == nil || m.Value <= 0 || m.Value > 60 {
 			t.Errorf("%q: %+v, want a lag between 0 and 60 s", name, m)
@@ -71,7 +76,9 @@ func TestRunTiny(t *testing.T) {
 //
 //	TENANTWAL_BENCH_SIZE=1 go test ./internal/bench -run TestRunSize -v -timeout 30m
 //
-// $TENANTWAL_BENCH_CPUPROFILE names a file for a CPU profile of capture.
+// $TENANTWAL_BENCH_CPUPROFILE names a file for a CPU profile of capture;
+// $TENANTWAL_BENCH_FLUSH_INTERVAL and $TENANTWAL_BENCH_LAG_DURATION set
+// Options.FlushInterval and Options.LagDuration.
 func TestRunSize(t *testing.T) {
 	size := os.Getenv("TENANTWAL_BENCH_SIZE")
 	if size == "" {
@@ -82,6 +89,13 @@ func TestRunSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := bench.Options{Size: s, CPUProfile: os.Getenv("TENANTWAL_BENCH_CPUPROFILE")}
+	for env, d := range map[string]*time.Duration{"TENANTWAL_BENCH_FLUSH_INTERVAL": &opts.FlushInterval, "TENANTWAL_BENCH_LAG_DURATION": &opts.LagDuration} {
+		if v := os.Getenv(env); v != "" {
+			if *d, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("%s: %v", env, err)
+			}
+		}
+	}
 	if os.Getenv("TENANTWAL_TEST_LOG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}

@@ -38,6 +38,8 @@ func (r *runner) lag(ctx context.Context) error {
 	}
 	lctx, cancel := context.WithTimeout(ctx, r.opts.LagDuration)
 	start, cpu := time.Now(), sampleCPU(r.srv.Pid())
+	progress := r.sampleProgress(lctx, g)
+	flushes0, flushSum0, _ := r.e2eRun.histogram(flushSeconds)
 	err = g.run(lctx, 0, rate, 2)
 	cancel()
 	if err != nil {
@@ -68,8 +70,16 @@ func (r *runner) lag(ctx context.Context) error {
 		return err
 	}
 	p50, p99 := percentile(s, 0.50), percentile(s, 0.99)
-	note := fmt.Sprintf("%d changes over %s at %.0f changes/s (asked for %.0f, half the ceiling; %s); flush interval %s; a change is durable when the manifest entry naming it is stored",
-		g.changes.Load(), took.Round(time.Millisecond), achieved, rate, cpuNote, r.e2e.acfg.FlushInterval)
+	samples := <-progress
+	flushes, flushSum, _ := r.e2eRun.histogram(flushSeconds)
+	flushes, flushSum = flushes-flushes0, flushSum-flushSum0
+	note := fmt.Sprintf("%d changes over %s at %.0f changes/s (asked for %.0f, half the ceiling; %s); flush interval %s; "+
+		"a change is durable when the manifest entry naming it is stored (the entry file's mtime, written after its objects). "+
+		"Of that, commit → published to NATS by capture: %s; commit → rows written by the archiver: %s; %d archiver flushes (16 partitions) took %s on average",
+		g.changes.Load(), took.Round(time.Millisecond), achieved, rate, cpuNote, r.e2e.acfg.FlushInterval,
+		stageDelay(samples, func(x progressSample) float64 { return x.captured }),
+		stageDelay(samples, func(x progressSample) float64 { return x.archived }),
+		int(flushes), (time.Duration(flushSum / max(1, flushes) * float64(time.Second))).Round(time.Millisecond))
 	r.rep.Rows = append(r.rep.Rows,
 		Measure{Name: MeasureLagP50, Value: p50.Seconds(), Unit: "s", Target: "-", Met: true, Note: note},
 		Measure{Name: MeasureLagP99, Value: p99.Seconds(), Unit: "s", Target: "< 2 s", Met: p99 < lagTarget})
@@ -134,4 +144,72 @@ func percentile(s []lagSample, q float64) time.Duration {
 		}
 	}
 	return s[len(s)-1].lag
+}
+
+// progressSample is the pipeline's progress at one moment of the lag
+// measure, counted from the measure's start.
+type progressSample struct {
+	at                 time.Time
+	committed          float64 // changes the workload has committed
+	captured, archived float64 // changes published by capture, rows written by the archiver
+}
+
+// sampleProgress samples the workload's and the pipeline's counters every
+// 10ms until ctx ends and the pipeline has caught up (at most 30s more),
+// then sends the samples.
+func (r *runner) sampleProgress(ctx context.Context, g *generator) <-chan []progressSample {
+	out := make(chan []progressSample, 1)
+	run := r.e2eRun
+	c0, _ := run.counter(captureChanges)
+	a0, _ := run.counter(archiverRows)
+	go func() {
+		var s []progressSample
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		var deadline time.Time
+		for range tick.C {
+			c, err1 := run.counter(captureChanges)
+			a, err2 := run.counter(archiverRows)
+			if err1 != nil || err2 != nil {
+				break
+			}
+			x := progressSample{at: time.Now(), committed: float64(g.changes.Load()), captured: c - c0, archived: a - a0}
+			s = append(s, x)
+			if ctx.Err() != nil {
+				if deadline.IsZero() {
+					deadline = time.Now().Add(30 * time.Second)
+				}
+				if x.archived >= x.committed || time.Now().After(deadline) {
+					break
+				}
+			}
+		}
+		out <- s
+	}()
+	return out
+}
+
+// stageDelay describes how long a pipeline stage's counter took to reach
+// the workload's committed count, p50 and p99 over the samples: with
+// changes in commit order, that is how long after its commit a change
+// passed the stage.
+func stageDelay(s []progressSample, count func(progressSample) float64) string {
+	var d []lagSample
+	j := 0
+	for _, x := range s {
+		if x.committed == 0 {
+			continue
+		}
+		for j < len(s) && count(s[j]) < x.committed {
+			j++
+		}
+		if j == len(s) {
+			break
+		}
+		d = append(d, lagSample{lag: s[j].at.Sub(x.at), weight: 1})
+	}
+	if len(d) == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("p50 %s, p99 %s", percentile(d, 0.5).Round(time.Millisecond), percentile(d, 0.99).Round(time.Millisecond))
 }

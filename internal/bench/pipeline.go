@@ -26,6 +26,7 @@ const publication = "tenantwal"
 const (
 	captureChanges = "tenantwal_capture_changes_total"
 	archiverRows   = "tenantwal_archiver_rows_total"
+	flushSeconds   = "tenantwal_archiver_flush_seconds"
 )
 
 // instance is one tenantwal deployment: its own slot, embedded NATS and
@@ -132,6 +133,22 @@ func (r *running) counter(name string) (float64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// histogram returns the sample count and sum of the histogram named name,
+// zeros if it has not been registered.
+func (r *running) histogram(name string) (count, sum float64, err error) {
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return float64(h.GetSampleCount()), h.GetSampleSum(), nil
+		}
+	}
+	return 0, 0, nil
 }
 
 // waitCounter polls the counter every few milliseconds until it reaches

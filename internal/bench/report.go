@@ -46,14 +46,15 @@ type Measure struct {
 
 // Measure names, stable for consumers of the JSON.
 const (
-	MeasureCapture  = "capture throughput"
-	MeasureArchive  = "end-to-end archive throughput"
-	MeasureLagP50   = "end-to-end lag p50"
-	MeasureLagP99   = "end-to-end lag p99"
-	MeasureRestore  = "restore one tenant at time T"
-	MeasurePITR     = "restore one tenant vs whole-cluster PITR"
-	MeasureSnapshot = "archive bytes of a tenant snapshot"
-	MeasureRSS      = "peak RSS through a 1 GB transaction"
+	MeasureCapture     = "capture throughput"
+	MeasureArchive     = "end-to-end archive throughput"
+	MeasureLagP50      = "end-to-end lag p50"
+	MeasureLagP99      = "end-to-end lag p99"
+	MeasureRestore     = "restore one tenant at time T"
+	MeasurePITR        = "restore one tenant vs whole-cluster PITR"
+	MeasureSnapshot    = "archive bytes of a tenant snapshot"
+	MeasureRSSCapture  = "peak RSS of capture through a 1 GB transaction"
+	MeasureRSSArchiver = "peak RSS of the archiver through a 1 GB transaction"
 )
 
 // Measure returns the row named name, or nil.
@@ -84,11 +85,6 @@ func atMost(m Measure, max float64) Measure {
 		m.Met = m.Ratio <= max
 	}
 	return m
-}
-
-// skipped is a row that was not measured.
-func skipped(name, target, why string) Measure {
-	return Measure{Name: name, Target: target, Skipped: true, Note: why}
 }
 
 // WriteTable writes the report as an aligned text table, one row per
