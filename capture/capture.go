@@ -327,6 +327,7 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, cat *pgx.Con
 	g.Go(func() error { return c.receive(gctx, rconn, ch) })
 	g.Go(func() error {
 		p := newProcessor(cat, c.router, pub, c.cfg, c.log, c.metrics)
+		p.store = c.store
 		for {
 			var data []byte
 			select {

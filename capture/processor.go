@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantwal/tenantwal/capture/pgoutput"
 	"github.com/tenantwal/tenantwal/capture/route"
+	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
@@ -26,6 +30,14 @@ type processor struct {
 
 	rels   map[uint32]*relation
 	chunks *chunker
+	// store is the archive, read for the tenants a pool TRUNCATE affects;
+	// nil disables archived tenants (tests of the processor alone).
+	store objstore.Store
+	// archived are the tenants the archive held when the first pool
+	// TRUNCATE was processed (read once, then archivedRead); later tenants
+	// are in chunks.tenants.
+	archived     []schemas.TenantID
+	archivedRead bool
 	// restoreSchemas are schemas a tenantwal restore announced with a
 	// logical message in the transaction that created them.
 	restoreSchemas map[string]bool
@@ -36,10 +48,12 @@ type processor struct {
 }
 
 func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
-	return &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
+	p := &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
 		rels:           map[uint32]*relation{},
 		restoreSchemas: map[string]bool{},
 		chunks:         newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
+	p.chunks.tenants = map[schemas.TenantID]struct{}{}
+	return p
 }
 
 func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
@@ -217,9 +231,17 @@ func (p *processor) update(ctx context.Context, rel *relation, m *pgoutput.Updat
 	return p.emit(ctx, rel, e)
 }
 
-// truncate archives a truncate marker for tables with a fixed tenant
-// (bridge, shared). Pool tables hold many tenants; see the README's
-// limitations.
+// truncate archives a truncate marker for every tenant that can have rows
+// in each truncated table: the table's fixed tenant (bridge, shared), or for
+// a pool table every tenant known to the archive or seen by this capture.
+//
+// That union is complete: a row of the table was either in the initial
+// snapshot (archived before the first pool truncate is handled, see
+// poolTenants), archived before this capture started (its tenant has
+// objects), or changed since the slot position this capture started from
+// (seen by this processor, since the slot replays everything after the
+// archived watermark). A marker for a tenant that never had rows in the
+// table is harmless: restores do not create a table for a marker alone.
 func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 	for _, id := range m.RelIDs {
 		rel, err := p.rel(id)
@@ -229,17 +251,78 @@ func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 		if rel.route.Excluded {
 			continue
 		}
+		tenants := []schemas.TenantID{rel.route.Fixed}
 		if rel.route.Column >= 0 {
-			p.log.Error("TRUNCATE of a pool table is not archived yet; restores of its tenants will still show the truncated rows",
-				slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-			continue
+			if tenants, err = p.poolTenants(ctx); err != nil {
+				return err
+			}
+			p.log.Info("TRUNCATE of a pool table: a truncate marker for every known tenant",
+				slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Int("tenants", len(tenants)))
 		}
-		p.seq++
-		if err := p.chunks.add(ctx, rel.route.Fixed, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpTruncate, Flags: m.Options}); err != nil {
-			return err
+		for _, t := range tenants {
+			p.seq++
+			if err := p.chunks.add(ctx, t, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpTruncate, Flags: m.Options}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// poolTenants returns every tenant that can have rows in a pool table, in
+// a stable order: the archive's tenants (read once, after the initial
+// snapshot is archived so that its tenants are among them) and every tenant
+// this processor has routed a change to.
+func (p *processor) poolTenants(ctx context.Context) ([]schemas.TenantID, error) {
+	if !p.archivedRead && p.store != nil {
+		if err := p.waitBaseline(ctx); err != nil {
+			return nil, err
+		}
+		ts, err := catalog.ListTenants(ctx, p.store)
+		if err != nil {
+			return nil, fmt.Errorf("list the archive's tenants for a pool TRUNCATE at %s: %w", p.lsn, err)
+		}
+		p.archived, p.archivedRead = ts, true
+	}
+	set := map[schemas.TenantID]struct{}{}
+	for _, t := range p.archived {
+		set[t] = struct{}{}
+	}
+	for t := range p.chunks.tenants {
+		set[t] = struct{}{}
+	}
+	delete(set, schemas.SharedTenant) // pool rows never route there
+	out := make([]schemas.TenantID, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// waitBaseline waits until the archive has a baseline: the initial
+// snapshot, published before streaming started, is then archived and its
+// tenants are listed. It blocks only the first pool TRUNCATE of a fresh
+// deployment.
+func (p *processor) waitBaseline(ctx context.Context) error {
+	for warned := false; ; {
+		_, err := catalog.ReadBaseline(ctx, p.store)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, objstore.ErrNotFound) {
+			return fmt.Errorf("read the archive baseline for a pool TRUNCATE at %s: %w", p.lsn, err)
+		}
+		if !warned {
+			p.log.Info("a pool TRUNCATE waits for the initial snapshot to be archived", slog.String("lsn", p.lsn.String()))
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // resolveMoved fills the unchanged TOAST values of a row that moved to

@@ -68,6 +68,8 @@ type chunker struct {
 	bufs   map[schemas.TenantID]*tenantBuf
 	chunks map[schemas.TenantID]uint32
 	total  int
+	// tenants, when not nil, collects every tenant an event was added for.
+	tenants map[schemas.TenantID]struct{}
 }
 
 func newChunker(pub *publisher, kind schemas.BatchKind, chunkBytes, maxBytes int) *chunker {
@@ -90,6 +92,9 @@ func (c *chunker) add(ctx context.Context, tenant schemas.TenantID, ts *schemas.
 		tb = &tenantBuf{index: map[*schemas.TableSchema]uint32{}}
 		c.bufs[tenant] = tb
 		c.order = append(c.order, tenant)
+		if c.tenants != nil {
+			c.tenants[tenant] = struct{}{}
+		}
 	}
 	c.total += tb.add(ts, e)
 	if tb.size >= c.chunkBytes {

@@ -175,7 +175,11 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		f.pair = false
 		return f.target.IsLSN(), nil
 	}
-	f.seen = true
+	// A truncate marker alone does not make the table exist for this
+	// tenant: a pool TRUNCATE marks every tenant the archive knows.
+	if c.Op != schemas.OpTruncate {
+		f.seen = true
+	}
 	pairUpdate := f.pair && c.Op == schemas.OpUpdate && c.Pos == f.high
 	if !pairUpdate && !f.high.Less(c.Pos) {
 		f.pair = false
