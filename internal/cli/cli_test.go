@@ -451,6 +451,11 @@ func TestRoundTrip(t *testing.T) {
 	if rng.FromTime.After(at) {
 		t.Fatalf("acme is restorable from %s, after the restore point %s", rng.FromTime, at)
 	}
+	// While run archives: a sample restore of acme at a fresh snapshot
+	// equals the source.
+	tenantwal(t, 2*time.Minute, "verify", "--store", store, "--sample-restore", "--dsn", dsn, "--model", "mixed", "--tenant", "acme").
+		want(t, 0, `sample restore of tenant "acme" at LSN `, "ok   public.accounts", "OK: the sample restore equals the source row for row")
+	tenantwal(t, 30*time.Second, "verify", "--store", store, "--sample-restore").want(t, 1, "--sample-restore needs the source database", "--dsn")
 	stopRun()
 	select {
 	case code := <-runDone:

@@ -98,6 +98,7 @@ func testRestoreAtCheckpoints(t *testing.T, store objstore.Store) {
 		cps = append(cps, takeCheckpoint(t, pool, gate, spec, restored))
 	}
 	time.Sleep(300 * time.Millisecond)
+	testSampleRestore(t, dsn, store)
 	stopWork()
 	if err := <-workDone; err != nil {
 		t.Fatal(err)
