@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/failpoint"
 	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -253,6 +254,7 @@ func (w *worker) flush(ctx context.Context) error {
 		}
 		w.a.metrics.lag.Observe(time.Since(w.marker.CommitTime).Seconds())
 	}
+	failpoint.Hit(failpoint.ArchiverBeforeAck)
 	if w.lastMsg != nil {
 		if err := w.lastMsg.DoubleAck(ctx); err != nil {
 			return fmt.Errorf("acknowledge messages up to %s: %w", w.lastMsg.Subject(), err)
@@ -315,6 +317,7 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 			}
 		}
 	}
+	failpoint.Hit(failpoint.ArchiverBeforeManifest)
 	if err := catalog.Append(ctx, w.a.store, e, st.nextSeq); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return fmt.Errorf("tenant %s: manifest entry %d was written by another archiver: run one archiver per partition (%w)", t.Hash(), st.nextSeq, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantwal/tenantwal/internal/failpoint"
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
@@ -78,6 +79,7 @@ func (p *publisher) publishTo(ctx context.Context, part int, b *schemas.Batch) e
 			return fmt.Errorf("publish to %s: %w", msg.Subject, err)
 		}
 		p.metrics.published(len(data), len(b.Events))
+		failpoint.Hit(failpoint.CapturePublished)
 		select {
 		case p.fifo <- pending{fut: fut, subject: msg.Subject}:
 			return nil
@@ -109,6 +111,7 @@ func (p *publisher) runAcks(ctx context.Context) error {
 		}
 		if it.mark != nil {
 			p.published.Store(it.mark)
+			failpoint.Hit(failpoint.CaptureTxnAcked)
 			continue
 		}
 		select {
