@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tenantwal/tenantwal/capture/pgoutput"
 	"github.com/tenantwal/tenantwal/capture/pgrepl"
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/bus"
@@ -94,6 +91,7 @@ func (c *Capture) Run(ctx context.Context) error {
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
+		c.metrics.interruptions.Inc()
 		c.log.Warn("capture interrupted; resuming from the slot", slog.Any("error", err), slog.Duration("retry_in", backoff))
 		select {
 		case <-time.After(backoff):
@@ -143,6 +141,10 @@ func (c *Capture) runOnce(ctx context.Context) error {
 		return &FatalError{fmt.Errorf("publication %q does not exist: run `tenantwal init` first", c.cfg.Publication)}
 	}
 	if err := preflight(ctx, sqlConn, c.cfg); err != nil {
+		return err
+	}
+	timeout, err := c.receiveTimeout(ctx, sqlConn)
+	if err != nil {
 		return err
 	}
 	rconn, err := pgrepl.Connect(ctx, c.cfg.DSN)
@@ -215,7 +217,7 @@ func (c *Capture) runOnce(ctx context.Context) error {
 				return err
 			}
 		}
-		return c.stream(gctx, rconn, sqlConn, pub)
+		return c.stream(gctx, rconn, sqlConn, pub, timeout)
 	})
 	return g.Wait()
 }
@@ -312,125 +314,6 @@ func (c *Capture) runHeartbeat(ctx context.Context) error {
 		}
 		if _, err := conn.Exec(ctx, `SELECT pg_logical_emit_message(true, 'tenantwal.heartbeat', '')`); err != nil {
 			return fmt.Errorf("write heartbeat: %w", err)
-		}
-	}
-}
-
-// stream starts replication and runs the receiver and the processor.
-func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, cat *pgx.Conn, pub *publisher) error {
-	if err := pgrepl.StartReplication(ctx, rconn, c.cfg.Slot, 0, pgrepl.PgoutputArgs(c.cfg.Publication, true)...); err != nil {
-		return fmt.Errorf("start replication on slot %s: %w", c.cfg.Slot, err)
-	}
-	c.log.Info("streaming", slog.String("slot", c.cfg.Slot))
-	ch := make(chan []byte, 4096)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.receive(gctx, rconn, ch) })
-	g.Go(func() error {
-		p := newProcessor(cat, c.router, pub, c.cfg, c.log, c.metrics)
-		p.store = c.store
-		for {
-			var data []byte
-			select {
-			case data = <-ch:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			xld, err := pgrepl.ParseXLogData(data)
-			if err != nil {
-				return err
-			}
-			msg, err := pgoutput.Parse(xld.Data)
-			if err != nil {
-				return fmt.Errorf("decode pgoutput at %s: %w", xld.WALStart, err)
-			}
-			if err := p.handle(gctx, msg); err != nil {
-				return err
-			}
-		}
-	})
-	return g.Wait()
-}
-
-// idleTimeout is how long the replication connection may deliver nothing,
-// not even a keepalive, before it is treated as dead.
-const idleTimeout = 2 * time.Minute
-
-// receive owns the replication connection: it reads messages, hands WAL
-// data to the processor, and sends standby status on a timer even while the
-// processor is blocked.
-func (c *Capture) receive(ctx context.Context, conn *pgconn.PgConn, out chan<- []byte) error {
-	nextStatus := time.Now()
-	lastRecv := time.Now()
-	sendStatus := func() error {
-		lsn := schemas.LSN(c.confirmed.Load())
-		err := pgrepl.SendStandbyStatus(ctx, conn, pgrepl.StandbyStatus{Write: lsn, Flush: lsn, Apply: lsn, ClientTime: time.Now()})
-		if err != nil {
-			return fmt.Errorf("send standby status: %w", err)
-		}
-		nextStatus = time.Now().Add(c.cfg.StatusInterval)
-		return nil
-	}
-	for {
-		if !time.Now().Before(nextStatus) {
-			if err := sendStatus(); err != nil {
-				return err
-			}
-		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
-		msg, err := conn.ReceiveMessage(rctx)
-		cancel()
-		if err != nil {
-			if pgconn.Timeout(err) && ctx.Err() == nil {
-				if time.Since(lastRecv) > idleTimeout {
-					return fmt.Errorf("replication connection silent for %s", idleTimeout)
-				}
-				continue
-			}
-			return fmt.Errorf("receive replication data: %w", err)
-		}
-		lastRecv = time.Now()
-		switch m := msg.(type) {
-		case *pgproto3.CopyData:
-			if len(m.Data) == 0 {
-				continue
-			}
-			switch m.Data[0] {
-			case pgrepl.PrimaryKeepaliveByteID:
-				ka, err := pgrepl.ParsePrimaryKeepalive(m.Data[1:])
-				if err != nil {
-					return err
-				}
-				if ka.ReplyRequested {
-					nextStatus = time.Time{}
-				}
-			case pgrepl.XLogDataByteID:
-				data := append([]byte(nil), m.Data[1:]...)
-				if err := c.deliver(ctx, out, data, sendStatus); err != nil {
-					return err
-				}
-			}
-		case *pgproto3.ErrorResponse:
-			return pgconn.ErrorResponseToPgError(m)
-		case *pgproto3.CopyDone:
-			return errors.New("the server ended replication")
-		}
-	}
-}
-
-func (c *Capture) deliver(ctx context.Context, out chan<- []byte, data []byte, sendStatus func() error) error {
-	for {
-		t := time.NewTimer(c.cfg.StatusInterval)
-		select {
-		case out <- data:
-			t.Stop()
-			return nil
-		case <-t.C:
-			if err := sendStatus(); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
 		}
 	}
 }

@@ -29,6 +29,13 @@ type Config struct {
 	Heartbeat time.Duration
 	// StatusInterval is how often standby status is sent. Default 1s.
 	StatusInterval time.Duration
+	// ReceiveTimeout is how long the replication connection may deliver
+	// nothing, not even a keepalive, before capture treats it as dead
+	// (a crashed server, a silently dropped network path) and reconnects.
+	// Halfway through a silence capture asks the server for a keepalive.
+	// Default (0): the server's wal_sender_timeout, after which the server
+	// gives up on us too, or 60s when that is disabled.
+	ReceiveTimeout time.Duration
 	// MarkerInterval is how often partition markers are published when
 	// transactions have been published since the last. Default 1s.
 	MarkerInterval time.Duration
@@ -86,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 || c.Partitions > 4096 {
 		return fmt.Errorf("partitions %d: use 1 to 4096", c.Partitions)
+	}
+	if c.ReceiveTimeout < 0 {
+		return fmt.Errorf("receive timeout %s: use a positive duration, or 0 for the server's wal_sender_timeout", c.ReceiveTimeout)
 	}
 	if c.ChunkBytes < 4<<10 {
 		return fmt.Errorf("chunk size %d bytes: use at least 4096", c.ChunkBytes)

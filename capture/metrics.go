@@ -15,6 +15,9 @@ type Metrics struct {
 	confirmed prometheus.Gauge
 	received  prometheus.Gauge
 	snapshot  prometheus.Counter
+	// interruptions counts runs that ended in an error and were retried
+	// (a lost connection, a restarted server).
+	interruptions prometheus.Counter
 }
 
 // NewMetrics registers capture's metrics on reg; a nil reg registers none.
@@ -28,9 +31,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		confirmed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantwal_capture_confirmed_lsn", Help: "Slot position confirmed to PostgreSQL (archived watermark)."}),
 		received:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantwal_capture_received_lsn", Help: "Last WAL position received."}),
 		snapshot:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_capture_snapshot_rows_total", Help: "Rows read by initial snapshots."}),
+		interruptions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_capture_interruptions_total",
+			Help: "Times streaming stopped on an error (lost connection, restarted server) and was resumed from the slot after a backoff."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.bytes, m.changes, m.markers, m.txns, m.confirmed, m.received, m.snapshot)
+		reg.MustRegister(m.messages, m.bytes, m.changes, m.markers, m.txns, m.confirmed, m.received, m.snapshot, m.interruptions)
 	}
 	return m
 }
