@@ -31,6 +31,10 @@ type worker struct {
 	lastMsg jetstream.Msg // newest unacknowledged message
 	lastDel uint64        // consumer (delivery) sequence of the last message handled
 	marker  *schemas.Batch
+	// wm is the partition's watermark in the store (nil: not read yet, or
+	// none): a marker replayed after a capture restart can be older than
+	// one already archived, and a watermark never moves back.
+	wm *schemas.Watermark
 }
 
 func newWorker(a *Archiver, p int, cons jetstream.Consumer) *worker {
@@ -245,6 +249,17 @@ func (w *worker) flush(ctx context.Context) error {
 			}
 		}
 	}
+	if w.marker != nil && w.wm == nil {
+		wms, err := catalog.ReadWatermarks(ctx, w.a.store)
+		if err != nil {
+			w.a.metrics.failures.Inc()
+			return fmt.Errorf("read watermark: %w", err)
+		}
+		w.wm = wms[w.p]
+	}
+	if w.marker != nil && w.wm != nil && w.wm.Partitions == w.a.bus.Partitions() && w.marker.EndLSN <= w.wm.EndLSN {
+		w.marker = nil // replayed: the stored watermark is already past it
+	}
 	if w.marker != nil {
 		wm := &schemas.Watermark{Partition: w.p, Partitions: w.a.bus.Partitions(), CommitLSN: w.marker.CommitLSN,
 			EndLSN: w.marker.EndLSN, CommitTime: w.marker.CommitTime, Updated: time.Now().UTC()}
@@ -253,6 +268,7 @@ func (w *worker) flush(ctx context.Context) error {
 			return fmt.Errorf("write watermark: %w", err)
 		}
 		w.a.metrics.lag.Observe(time.Since(w.marker.CommitTime).Seconds())
+		w.wm = wm
 	}
 	failpoint.Hit(failpoint.ArchiverBeforeAck)
 	if w.lastMsg != nil {
