@@ -119,11 +119,22 @@ func (p *processor) rel(id uint32) (*relation, error) {
 // catalog's types, keys and defaults matched by column name.
 func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
+	prev := p.rels[m.RelID]
 	cat, err := loadTable(ctx, p.cat, m.RelID)
+	var facts map[string]columnFact
+	if err == nil {
+		facts, err = loadColumnFacts(ctx, p.cat, m.RelID)
+	}
 	if err != nil {
-		p.log.Warn("relation no longer in the catalog; archiving with pgoutput's description only",
+		// The table was dropped since this change (capture reads the
+		// catalog when it decodes, not as of the change): keep what the
+		// previous version knew about columns of the same name and type.
+		p.log.Warn("relation no longer in the catalog; archiving with pgoutput's description and its previous version's",
 			slog.String("table", m.Namespace+"."+m.Name), slog.Any("error", err))
-		cat = &schemas.TableSchema{}
+		cat, facts = &schemas.TableSchema{}, nil
+		if prev != nil {
+			cat, facts = prev.ts, factsOf(prev.ts)
+		}
 	}
 	for _, c := range m.Columns {
 		col := schemas.Column{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod, Key: c.Flags&1 != 0}
@@ -147,6 +158,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	}
 	ts.Types = cat.Types
 	ts.RestoreTarget = cat.RestoreTarget || p.restoreSchemas[ts.Schema]
+	applyColumnFacts(ts, facts)
 	rt := p.router.Route(ts)
 	ts.TenantColumn = rt.ColumnName
 	ts.ComputeVersion()
@@ -159,7 +171,37 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		p.log.Warn("the tenant column is not in the table's replica identity: its deletes and key changes cannot be archived",
 			slog.String("table", ts.QualifiedName()), slog.String("fix", fmt.Sprintf("ALTER TABLE %s.%s REPLICA IDENTITY FULL", quoteIdent(ts.Schema), quoteIdent(ts.Name))))
 	}
-	p.rels[m.RelID] = &relation{ts: ts, route: rt, noTenantKey: noTenantKey}
+	rel := &relation{ts: ts, route: rt, noTenantKey: noTenantKey}
+	p.rels[m.RelID] = rel
+	recreated := false
+	for id, r := range p.rels {
+		if id != m.RelID && r.ts.Schema == ts.Schema && r.ts.Name == ts.Name {
+			delete(p.rels, id)
+			recreated = true
+		}
+	}
+	if recreated && !rt.Excluded && p.inTxn {
+		// The table was dropped and created again: a new generation starts
+		// empty for every tenant that had rows in the old one.
+		p.log.Info("table dropped and created again: archiving an empty start for its tenants",
+			slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		return p.markTables(ctx, rel, schemas.OpTruncate, 0)
+	}
+	// A new version of the table is marked for every tenant, so a restore
+	// of a tenant without changes of its own after a DDL still gets the
+	// table's columns of that moment. The first time this run sees a table
+	// its previous version is unknown (it may have changed while capture
+	// was down), so it is marked too: once per table and capture start.
+	if !rt.Excluded && p.inTxn && (prev == nil || prev.ts.Version != ts.Version) {
+		if err := p.markTables(ctx, rel, schemas.OpSchema, 0); err != nil {
+			return err
+		}
+	}
+	if prev != nil && !rt.Excluded && p.inTxn && prev.ts.Version != ts.Version {
+		if cols := rewrittenColumns(prev.ts, ts); len(cols) > 0 {
+			return p.backfill(ctx, rel, cols, facts)
+		}
+	}
 	return nil
 }
 
@@ -251,19 +293,29 @@ func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 		if rel.route.Excluded {
 			continue
 		}
-		tenants := []schemas.TenantID{rel.route.Fixed}
-		if rel.route.Column >= 0 {
-			if tenants, err = p.poolTenants(ctx); err != nil {
-				return err
-			}
-			p.log.Info("TRUNCATE of a pool table: a truncate marker for every known tenant",
-				slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Int("tenants", len(tenants)))
+		if err := p.markTables(ctx, rel, schemas.OpTruncate, m.Options); err != nil {
+			return err
 		}
-		for _, t := range tenants {
-			p.seq++
-			if err := p.chunks.add(ctx, t, rel.ts, schemas.Event{Seq: p.seq, Op: schemas.OpTruncate, Flags: m.Options}); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// markTables archives a marker (truncate, or schema change) of rel for
+// every tenant that can have rows in it.
+func (p *processor) markTables(ctx context.Context, rel *relation, op schemas.Op, flags uint8) error {
+	tenants := []schemas.TenantID{rel.route.Fixed}
+	if rel.route.Column >= 0 {
+		var err error
+		if tenants, err = p.poolTenants(ctx); err != nil {
+			return err
+		}
+		p.log.Info("pool table truncated or changed: a marker for every known tenant",
+			slog.String("table", rel.ts.QualifiedName()), slog.String("op", op.String()), slog.String("lsn", p.lsn.String()), slog.Int("tenants", len(tenants)))
+	}
+	for _, t := range tenants {
+		p.seq++
+		if err := p.chunks.add(ctx, t, rel.ts, schemas.Event{Seq: p.seq, Op: op, Flags: flags}); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -60,6 +60,11 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 		if rt.Excluded {
 			continue
 		}
+		facts, err := loadColumnFacts(ctx, tx, t.RelID)
+		if err != nil {
+			return err
+		}
+		applyColumnFacts(ts, facts)
 		ts.TenantColumn = rt.ColumnName
 		ts.ComputeVersion()
 		if rt.Column < 0 {

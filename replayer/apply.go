@@ -84,6 +84,9 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	if err := createSchema(ctx, tx, opts.Schema, fmt.Sprintf("%s of tenant %q at %s", schemas.RestoreSchemaComment, plan.Tenant, plan.Target)); err != nil {
 		return nil, err
 	}
+	if err := resolveTimeVersions(ctx, store, plan, opts.TempDir); err != nil {
+		return nil, err
+	}
 	if res.Types, err = createTypes(ctx, tx, plan.Tables); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ type fold struct {
 	pair    bool
 	pairOld []schemas.Value
 
+	// gen is the generation (pg_class OID) of the last change applied: a
+	// change of another generation means the table was dropped and
+	// created again, and the old generation's rows are gone.
+	gen     uint32
 	seen    bool  // a change at or before the target was read
 	applied int64 // changes applied
 	orphans int64 // deletes of rows that were not there
@@ -95,20 +99,42 @@ func newFold(tenant schemas.TenantID, table *schemas.TableSchema, target Target)
 	return f, nil
 }
 
-// mapper maps rows of one source version onto the target version by column
-// name; columns the source lacks become NULL.
+// mapper maps rows of one source version onto the target version: by
+// attnum within one generation of the table when both versions record it
+// (a renamed column keeps its values, a column dropped and added again
+// under the same name does not), else by column name. A column the source
+// lacks takes the target's missing value (ADD COLUMN with a non-volatile
+// default: the value PostgreSQL shows for rows written before it), else
+// NULL.
 type mapper struct {
-	src   *schemas.TableSchema
-	index []int // target column -> source column, or -1
-	ident bool
+	src     *schemas.TableSchema
+	index   []int // target column -> source column, or -1
+	missing []schemas.Value
+	ident   bool
 }
 
 func (f *fold) mapperFor(src *schemas.TableSchema) *mapper {
-	m := &mapper{src: src, index: make([]int, len(f.table.Columns)), ident: len(src.Columns) == len(f.table.Columns)}
+	m := &mapper{src: src, index: make([]int, len(f.table.Columns)), missing: make([]schemas.Value, len(f.table.Columns)),
+		ident: len(src.Columns) == len(f.table.Columns)}
+	sameGen := src.Generation != 0 && src.Generation == f.table.Generation
 	for i, c := range f.table.Columns {
-		m.index[i] = src.ColumnIndex(c.Name)
+		m.index[i] = -1
+		if sameGen && c.Num != 0 {
+			for j, sc := range src.Columns {
+				if sc.Num == c.Num {
+					m.index[i] = j
+					break
+				}
+			}
+		} else {
+			m.index[i] = src.ColumnIndex(c.Name)
+		}
 		if m.index[i] != i {
 			m.ident = false
+		}
+		m.missing[i] = schemas.Value{Kind: schemas.ValueNull}
+		if c.Missing != nil {
+			m.missing[i] = schemas.Value{Kind: schemas.ValueText, Data: []byte(*c.Missing)}
 		}
 	}
 	return m
@@ -127,7 +153,7 @@ func (m *mapper) mapRow(vals []schemas.Value) []schemas.Value {
 	buf := make([]byte, 0, size) // one allocation for the row's bytes
 	for i, j := range m.index {
 		if j < 0 {
-			out[i] = schemas.Value{Kind: schemas.ValueNull}
+			out[i] = m.missing[i] // shared, never written to
 			continue
 		}
 		v := vals[j]
@@ -165,6 +191,7 @@ func (f *fold) applySnapshotRow(m *mapper, c *change) error {
 		return fmt.Errorf("snapshot row with op %q, want %q", c.Op, schemas.OpInsert)
 	}
 	f.seen = true
+	f.gen = m.src.Generation
 	return f.insert(m.mapRow(c.Values), c)
 }
 
@@ -175,9 +202,10 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		f.pair = false
 		return f.target.IsLSN(), nil
 	}
-	// A truncate marker alone does not make the table exist for this
-	// tenant: a pool TRUNCATE marks every tenant the archive knows.
-	if c.Op != schemas.OpTruncate {
+	// A truncate or schema marker alone does not make the table exist for
+	// this tenant: pool TRUNCATE and DDL mark every tenant the archive
+	// knows.
+	if c.Op != schemas.OpTruncate && c.Op != schemas.OpSchema {
 		f.seen = true
 	}
 	pairUpdate := f.pair && c.Op == schemas.OpUpdate && c.Pos == f.high
@@ -186,6 +214,12 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		return false, nil // a duplicate, or already in the snapshot
 	}
 	f.pair = false
+	if g := m.src.Generation; g != 0 {
+		if f.gen != 0 && g != f.gen {
+			clear(f.rows) // dropped and created again
+		}
+		f.gen = g
+	}
 	switch c.Op {
 	case schemas.OpInsert:
 		err = f.insert(m.mapRow(c.Values), c)
@@ -200,6 +234,8 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		f.pair = true
 	case schemas.OpTruncate:
 		clear(f.rows)
+	case schemas.OpSchema:
+		// Only its version matters (the plan reads it).
 	default:
 		err = fmt.Errorf("unknown op %q", c.Op)
 	}

@@ -75,6 +75,7 @@ func (l *tableLoader) mapper(ref schemas.ObjectRef) (*mapper, error) {
 		return nil, fmt.Errorf("object %s: unknown schema version %q", ref.Key, ref.SchemaVersion)
 	}
 	m := l.f.mapperFor(src)
+	fillMissing(m, l.f.table, l.tp.Versions)
 	l.mappers[ref.SchemaVersion] = m
 	return m, nil
 }
@@ -208,3 +209,25 @@ func (s *source) next() error {
 }
 
 func (s *source) close() error { return errors.Join(s.r.Close(), s.obj.Close()) }
+
+// fillMissing gives the columns src lacks the missing value any version of
+// the same table generation recorded for them: a later table rewrite
+// clears pg_attribute.attmissingval, so the target version may not carry
+// the value that rows written before the column was added read.
+func fillMissing(m *mapper, target *schemas.TableSchema, versions map[string]*schemas.TableSchema) {
+	for i, c := range target.Columns {
+		if m.index[i] >= 0 || m.missing[i].Kind == schemas.ValueText || c.Num == 0 || target.Generation == 0 {
+			continue
+		}
+		for _, v := range versions {
+			if v.Generation != target.Generation {
+				continue
+			}
+			for _, vc := range v.Columns {
+				if vc.Num == c.Num && vc.Missing != nil {
+					m.missing[i] = schemas.Value{Kind: schemas.ValueText, Data: []byte(*vc.Missing)}
+				}
+			}
+		}
+	}
+}

@@ -10,6 +10,10 @@ const (
 	OpUpdate   Op = 'U'
 	OpDelete   Op = 'D'
 	OpTruncate Op = 'T'
+	// OpSchema marks the moment a table's version changed (DDL) for a
+	// tenant that had no change of its own then: it carries no row, only
+	// the table version in effect from its position on.
+	OpSchema Op = 'S'
 )
 
 func (o Op) String() string { return string(rune(o)) }

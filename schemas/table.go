@@ -9,7 +9,7 @@ import (
 // TableSchema describes one version of a published table as capture saw it:
 // the columns pgoutput sends, in order, with the catalog facts a restore
 // needs to recreate the table. Version is a digest of everything but RelID,
-// so the same shape seen twice has the same version.
+// so the same table and shape seen twice has the same version.
 type TableSchema struct {
 	RelID           uint32    `json:"relid"`
 	Schema          string    `json:"schema"`
@@ -20,6 +20,11 @@ type TableSchema struct {
 	TenantColumn    string    `json:"tenant_column,omitempty"`
 	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
 	Version         string    `json:"version"`
+	// Generation is the table's pg_class OID when capture records it (0 in
+	// older archives). It is part of the version: a table dropped and
+	// created again under the same name is a new generation, and a restore
+	// at or after the new generation's first change starts it empty.
+	Generation uint32 `json:"generation,omitempty"`
 	// RestoreTarget is set by capture when the table's schema was created
 	// by a tenantwal restore (its comment says so): such tables are never
 	// archived. Not part of the archive format.
@@ -37,6 +42,16 @@ type Column struct {
 	NotNull  bool   `json:"not_null,omitempty"` // attnotnull
 	Default  string `json:"default,omitempty"`  // pg_get_expr(adbin), empty when none
 	Identity byte   `json:"identity,omitempty"` // attidentity: 'a', 'd' or 0
+	// Num is the column's attnum: it survives a RENAME and differs for a
+	// column dropped and added again under the same name. 0 when unknown
+	// (archives before it was recorded, or the column was gone from the
+	// catalog when capture read it).
+	Num int16 `json:"num,omitempty"`
+	// Missing is the value rows written before the column was added read
+	// (pg_attribute.attmissingval: ADD COLUMN with a non-volatile default
+	// sets it without writing the rows, so no change carries it); nil when
+	// none.
+	Missing *string `json:"missing,omitempty"`
 }
 
 // TypeDef is a user-defined type a column depends on, so a restore into
@@ -73,7 +88,8 @@ func (ts *TableSchema) ColumnIndex(name string) int {
 	return -1
 }
 
-// ComputeVersion sets and returns Version from the schema's content.
+// ComputeVersion sets and returns Version from the schema's content (all
+// but RelID and Version; Generation stands for the RelID).
 func (ts *TableSchema) ComputeVersion() string {
 	c := *ts
 	c.RelID, c.Version = 0, ""

@@ -88,9 +88,9 @@ func NewWriter(w io.Writer, ts *schemas.TableSchema, opts Options) (*Writer, err
 // nopCloser keeps the Parquet writer from closing the caller's io.Writer.
 type nopCloser struct{ io.Writer }
 
-// opBytes are the stored texts of the four operations.
+// opBytes are the stored texts of the operations.
 var opBytes = func() (t [256]parquet.ByteArray) {
-	for _, op := range []schemas.Op{schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete, schemas.OpTruncate} {
+	for _, op := range []schemas.Op{schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete, schemas.OpTruncate, schemas.OpSchema} {
 		t[op] = parquet.ByteArray{byte(op)}
 	}
 	return t

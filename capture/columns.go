@@ -1,0 +1,234 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// columnFact is what the catalog says about one column beyond what
+// pgoutput and loadTable record: its attnum, the value rows written before
+// it was added read (attmissingval), and the transaction that last changed
+// its pg_attribute row.
+type columnFact struct {
+	num     int16
+	typeOID uint32
+	missing *string
+	xmin    string
+}
+
+// attmissingval is an anyarray of one element of the column's type; its
+// text form parsed as text[] yields the element's own text output.
+const columnFactsSQL = `
+SELECT attname, attnum, atttypid, CASE WHEN atthasmissing THEN (attmissingval::text::text[])[1] END, xmin::text
+FROM pg_attribute
+WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`
+
+func loadColumnFacts(ctx context.Context, q querier, relid uint32) (map[string]columnFact, error) {
+	rows, err := q.Query(ctx, columnFactsSQL, relid)
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of relation %d: %w", relid, err)
+	}
+	defer rows.Close()
+	out := map[string]columnFact{}
+	for rows.Next() {
+		var name string
+		var f columnFact
+		if err := rows.Scan(&name, &f.num, &f.typeOID, &f.missing, &f.xmin); err != nil {
+			return nil, fmt.Errorf("read attributes of relation %d: %w", relid, err)
+		}
+		out[name] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read attributes of relation %d: %w", relid, err)
+	}
+	return out, nil
+}
+
+// applyColumnFacts records attnums and missing values in ts (columns
+// matched by name and type: the catalog is read after the Relation
+// message, and a column may have been renamed, dropped or added since) and
+// marks ts with its generation.
+func applyColumnFacts(ts *schemas.TableSchema, facts map[string]columnFact) {
+	ts.Generation = ts.RelID
+	for i := range ts.Columns {
+		if f, ok := facts[ts.Columns[i].Name]; ok && f.typeOID == ts.Columns[i].TypeOID {
+			ts.Columns[i].Num, ts.Columns[i].Missing = f.num, f.missing
+		}
+	}
+}
+
+// factsOf returns the column facts a table version recorded.
+func factsOf(ts *schemas.TableSchema) map[string]columnFact {
+	out := map[string]columnFact{}
+	for _, c := range ts.Columns {
+		if c.Num != 0 {
+			out[c.Name] = columnFact{num: c.Num, typeOID: c.TypeOID, missing: c.Missing}
+		}
+	}
+	return out
+}
+
+// rewrittenColumns returns the columns of cur whose values a table rewrite
+// since prev (the same table's previous version) set without any change in
+// the WAL: a column added with a volatile default (no missing value), and
+// a column whose type changed (converted in place, possibly by a USING
+// expression).
+func rewrittenColumns(prev, cur *schemas.TableSchema) []int {
+	if prev == nil || prev.Generation == 0 || prev.Generation != cur.Generation {
+		return nil
+	}
+	var out []int
+	for i, c := range cur.Columns {
+		if c.Num == 0 {
+			continue
+		}
+		j := -1
+		for k, pc := range prev.Columns {
+			if pc.Num == c.Num {
+				j = k
+				break
+			}
+		}
+		switch {
+		case j < 0 && c.Missing == nil && c.Default != "":
+			out = append(out, i)
+		case j >= 0 && (prev.Columns[j].TypeOID != c.TypeOID || prev.Columns[j].TypeMod != c.TypeMod):
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// backfill archives the values a table rewrite gave to rows no change
+// carries: for every row the rewriting transaction wrote and nothing
+// changed since (its xmin is still the transaction that last changed the
+// rewritten columns' catalog rows), an update that sets the rewritten
+// columns and leaves every other column unchanged. It runs at the table's
+// first change after the rewrite, the first moment capture learns of it.
+//
+// Race: a row changed after the rewrite but before capture reads it is not
+// backfilled (its next change carries the value; restore points between
+// the rewrite and that change show NULL for it), and a restore point
+// between the rewrite and the table's next change still shows the old
+// columns. Tables without a key are not backfilled.
+func (p *processor) backfill(ctx context.Context, rel *relation, cols []int, facts map[string]columnFact) error {
+	ts := rel.ts
+	keys := keyColumns(ts)
+	if len(keys) == 0 {
+		p.log.Warn("a table without a key was rewritten (ADD COLUMN with a volatile default or a type change): the rewritten values of rows not changed since are not archived",
+			slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		return nil
+	}
+	want := map[int]bool{}
+	for _, i := range keys {
+		want[i] = true
+	}
+	if rel.route.Column >= 0 {
+		want[rel.route.Column] = true
+	}
+	var xids []string
+	for _, i := range cols {
+		want[i] = true
+		x := facts[ts.Columns[i].Name].xmin
+		if x == "" {
+			return p.noBackfill(ts, "the table is no longer in the catalog")
+		}
+		xids = append(xids, x)
+	}
+	var idx []int
+	var sel []string
+	for i := range ts.Columns {
+		if want[i] {
+			idx = append(idx, i)
+			sel = append(sel, quoteIdent(ts.Columns[i].Name)+"::text")
+		}
+	}
+	q := fmt.Sprintf("SELECT %s FROM ONLY %s.%s WHERE xmin = ANY($1::text[]::xid[])", strings.Join(sel, ", "), quoteIdent(ts.Schema), quoteIdent(ts.Name))
+	rows, err := p.cat.Query(ctx, q, xids)
+	if isGone(err) {
+		return p.noBackfill(ts, err.Error())
+	}
+	if err != nil {
+		return fmt.Errorf("read the rewritten values of %s at %s: %w", ts.QualifiedName(), p.lsn, err)
+	}
+	defer rows.Close()
+	n := 0
+	vals := make([]*string, len(idx))
+	dst := make([]any, len(idx))
+	for i := range vals {
+		dst[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return fmt.Errorf("read the rewritten values of %s at %s: %w", ts.QualifiedName(), p.lsn, err)
+		}
+		row := make([]schemas.Value, len(ts.Columns))
+		for i := range row {
+			row[i].Kind = schemas.ValueUnchanged
+		}
+		for k, i := range idx {
+			if v := vals[k]; v == nil {
+				row[i] = schemas.Value{Kind: schemas.ValueNull}
+			} else {
+				row[i] = schemas.Value{Kind: schemas.ValueText, Data: []byte(*v)}
+			}
+		}
+		if err := p.emit(ctx, rel, schemas.Event{Op: schemas.OpUpdate, New: row}); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		if isGone(err) {
+			return p.noBackfill(ts, err.Error())
+		}
+		return fmt.Errorf("read the rewritten values of %s at %s: %w", ts.QualifiedName(), p.lsn, err)
+	}
+	p.log.Info("table rewritten since its last change: archived the rewritten values",
+		slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Int("rows", n))
+	return nil
+}
+
+// isGone reports whether err says the table or a column no longer exists
+// under the archived name (dropped or renamed since the change being
+// decoded).
+func isGone(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42703")
+}
+
+func (p *processor) noBackfill(ts *schemas.TableSchema, why string) error {
+	p.log.Warn("a table rewrite's values cannot be read back: restore points before the rows' next change show NULL for them",
+		slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.String("reason", why))
+	return nil
+}
+
+// keyColumns returns the columns that identify a row in a restore: the
+// primary key, else a replica identity index; nil for a table identified
+// by its whole row.
+func keyColumns(ts *schemas.TableSchema) []int {
+	var out []int
+	if ts.ReplicaIdentity == 'i' || len(ts.PrimaryKey) == 0 && ts.ReplicaIdentity != 'f' {
+		for i, c := range ts.Columns {
+			if c.Key {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for _, k := range ts.PrimaryKey {
+		i := ts.ColumnIndex(k)
+		if i < 0 {
+			return nil
+		}
+		out = append(out, i)
+	}
+	return out
+}
