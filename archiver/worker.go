@@ -237,6 +237,7 @@ func (w *worker) flush(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.FlushTimeout)
 	defer cancel()
 	start := time.Now()
+	committed := 0
 	for _, t := range w.order {
 		pd := w.buf[t]
 		for _, pt := range []*part{pd.snapshot, pd.changes} {
@@ -247,6 +248,7 @@ func (w *worker) flush(ctx context.Context) error {
 				w.a.metrics.failures.Inc()
 				return err
 			}
+			committed++
 		}
 	}
 	if w.marker != nil && w.wm == nil {
@@ -270,7 +272,9 @@ func (w *worker) flush(ctx context.Context) error {
 		w.a.metrics.lag.Observe(time.Since(w.marker.CommitTime).Seconds())
 		w.wm = wm
 	}
-	failpoint.Hit(failpoint.ArchiverBeforeAck)
+	if committed > 0 {
+		failpoint.Hit(failpoint.ArchiverBeforeAck)
+	}
 	if w.lastMsg != nil {
 		if err := w.lastMsg.DoubleAck(ctx); err != nil {
 			return fmt.Errorf("acknowledge messages up to %s: %w", w.lastMsg.Subject(), err)
@@ -333,7 +337,9 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 			}
 		}
 	}
-	failpoint.Hit(failpoint.ArchiverBeforeManifest)
+	if len(e.Objects) > 0 {
+		failpoint.Hit(failpoint.ArchiverBeforeManifest)
+	}
 	if err := catalog.Append(ctx, w.a.store, e, st.nextSeq); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return fmt.Errorf("tenant %s: manifest entry %d was written by another archiver: run one archiver per partition (%w)", t.Hash(), st.nextSeq, err)

@@ -21,11 +21,13 @@
 //	capture-txn-acked         capture/publisher.go: every message of a
 //	                          transaction was PubAck'ed, before any marker
 //	                          or slot confirmation covers it
-//	archiver-before-manifest  archiver: a flush's Parquet objects are in the
-//	                          store, its manifest entry is not (orphans)
-//	archiver-before-ack       archiver: manifest entries and watermark are
-//	                          written, the JetStream messages not yet
-//	                          acknowledged (redelivery of archived changes)
+//	archiver-before-manifest  archiver: a manifest entry's Parquet objects
+//	                          (at least one) are in the store, the entry is
+//	                          not (orphans)
+//	archiver-before-ack       archiver: a flush's manifest entries (at
+//	                          least one) and watermark are written, its
+//	                          JetStream messages not yet acknowledged
+//	                          (redelivery of archived changes)
 package failpoint
 
 import (

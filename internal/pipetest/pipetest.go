@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -469,3 +470,36 @@ func (e *Env) BigTxn(rows int) {
 // spaces, a slash and a dot in its id) and one bridge tenant; BigTxn
 // writes to acme, "umbrella corp/eu.west" and hooli.
 var Spec = workload.Spec{Pool: []string{"acme", "umbrella corp/eu.west", "42"}, Bridge: []string{"hooli"}}
+
+// Orphans lists the objects under tenants/ that no manifest entry names
+// (snapshots and segments only).
+func (e *Env) Orphans() []string {
+	e.T.Helper()
+	ctx := e.T.Context()
+	named := map[string]bool{}
+	tenants, err := catalog.ListTenants(ctx, e.Store)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	for _, t := range tenants {
+		entries, err := catalog.ReadManifest(ctx, e.Store, t)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		for _, en := range entries {
+			for _, o := range en.Objects {
+				named[o.Key] = true
+			}
+		}
+	}
+	var out []string
+	for info, err := range e.Store.List(ctx, "tenants/") {
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		if (strings.Contains(info.Key, "/segments/") || strings.Contains(info.Key, "/snapshots/")) && !named[info.Key] {
+			out = append(out, info.Key)
+		}
+	}
+	return out
+}
