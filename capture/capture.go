@@ -106,12 +106,14 @@ type slotState struct {
 	exists    bool
 	confirmed schemas.LSN
 	active    bool
+	walStatus string // pg_replication_slots.wal_status: "lost" once invalidated
 }
 
 func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotState, error) {
 	var s slotState
 	var lsn *string
-	err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&lsn, &s.active)
+	var status *string
+	err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, active, wal_status FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&lsn, &s.active, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, nil
 	}
@@ -119,6 +121,9 @@ func readSlot(ctx context.Context, conn *pgx.Conn, slot string) (slotState, erro
 		return s, fmt.Errorf("read slot %s: %w", slot, err)
 	}
 	s.exists = true
+	if status != nil {
+		s.walStatus = *status
+	}
 	if lsn != nil {
 		if s.confirmed, err = schemas.ParseLSN(*lsn); err != nil {
 			return s, err
@@ -156,48 +161,17 @@ func (c *Capture) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base, err := catalog.ReadBaseline(ctx, c.store)
-	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
-		return fmt.Errorf("read archive baseline from %s: %w", c.store, err)
-	}
-	if base != nil && (base.SystemID != sys.SystemID || base.Database != sys.DBName) {
-		return &FatalError{fmt.Errorf("the archive at %s was taken from system %s database %q, but the source is system %s database %q: point --store at this source's archive",
-			c.store, base.SystemID, base.Database, sys.SystemID, sys.DBName)}
-	}
-	slot, err := readSlot(ctx, sqlConn, c.cfg.Slot)
-	if err != nil {
-		return err
-	}
-	if slot.active {
-		return fmt.Errorf("slot %s is in use by another process (is another capture running?)", c.cfg.Slot)
-	}
 	pub, err := newPublisher(c.bus.Conn(), c.bus.Config().SubjectPrefix, c.cfg.Partitions, c.log, c.metrics)
 	if err != nil {
 		return err
 	}
-	var snap *pgrepl.CreateSlotResult
+	slot, snap, err := c.prepareSlot(ctx, rconn, sqlConn, sys)
+	if err != nil {
+		return err
+	}
 	var snapTime time.Time
-	switch {
-	case !slot.exists && base != nil:
-		return &FatalError{fmt.Errorf("replication slot %s is missing but the archive has a baseline at %s: changes since the last archived position may be lost (a gap). Restores up to now stay possible; to continue, move the archive's _sys/baseline.json aside and start capture again to take a fresh baseline", c.cfg.Slot, base.LSN)}
-	case slot.exists && base == nil:
-		c.log.Warn("slot exists but its initial snapshot never finished; recreating the slot and the snapshot", slog.String("slot", c.cfg.Slot))
-		if err := pgrepl.DropReplicationSlot(ctx, rconn, c.cfg.Slot, true); err != nil {
-			return err
-		}
-		fallthrough
-	case !slot.exists:
-		r, err := pgrepl.CreateReplicationSlot(ctx, rconn, c.cfg.Slot, "pgoutput", pgrepl.CreateSlotOptions{Snapshot: "export"})
-		if err != nil {
-			return fmt.Errorf("create replication slot %s: %w", c.cfg.Slot, err)
-		}
-		snap, snapTime = &r, time.Now().UTC()
-		slot.confirmed = r.ConsistentPoint
-		c.log.Info("replication slot created", slog.String("slot", c.cfg.Slot), slog.String("lsn", r.ConsistentPoint.String()))
-	default:
-		if err := c.checkSlotBehindArchive(ctx, slot.confirmed); err != nil {
-			return err
-		}
+	if snap != nil {
+		snapTime = snap.at
 	}
 	c.confirmed.Store(uint64(slot.confirmed))
 
@@ -206,8 +180,7 @@ func (c *Capture) runOnce(ctx context.Context) error {
 	g.Go(func() error { return pub.runMarkers(gctx, c.cfg.MarkerInterval) })
 	var pending *schemas.Baseline
 	if snap != nil {
-		pending = &schemas.Baseline{SystemID: sys.SystemID, Timeline: sys.Timeline, Database: sys.DBName, Slot: c.cfg.Slot,
-			LSN: snap.ConsistentPoint - 1, Time: snapTime, Partitions: c.cfg.Partitions}
+		pending = snap.baseline(sys, c.cfg)
 	}
 	g.Go(func() error { return c.runConfirm(gctx, slot.confirmed, pending) })
 	g.Go(func() error { return c.runHeartbeat(gctx) })
@@ -224,13 +197,14 @@ func (c *Capture) runOnce(ctx context.Context) error {
 
 // checkSlotBehindArchive refuses to stream when the slot was confirmed past
 // what the archive holds (PITFALLS 3): changes in between are lost.
-func (c *Capture) checkSlotBehindArchive(ctx context.Context, confirmed schemas.LSN) error {
+// A slot at its creation point, just past the baseline, is behind.
+func (c *Capture) checkSlotBehindArchive(ctx context.Context, confirmed schemas.LSN, base *schemas.Baseline) error {
 	wms, err := catalog.ReadWatermarks(ctx, c.store)
 	if err != nil {
 		return err
 	}
 	low, ok := lowWatermark(wms, c.cfg.Partitions)
-	if ok && confirmed > low.EndLSN {
+	if ok && confirmed > low.EndLSN && (base == nil || confirmed > base.LSN+1) {
 		return &FatalError{fmt.Errorf("slot %s is confirmed up to %s but the archive at %s only holds changes up to %s: the slot was advanced by something else and changes in between are lost (a gap)",
 			c.cfg.Slot, confirmed, c.store, low.EndLSN)}
 	}

@@ -48,6 +48,12 @@ type Config struct {
 	// TxnBufferBytes bounds what one transaction may hold in memory before
 	// its chunks are published early. Default 64 MiB.
 	TxnBufferBytes int
+	// Rebaseline allows capture to continue when the source is another
+	// cluster than the archive's baseline (its system identifier differs):
+	// it records the gap in the archive and takes a fresh baseline. A
+	// dropped or invalidated slot is handled that way without it. Restores
+	// into a gap refuse, naming it.
+	Rebaseline bool
 	// Partitions is the number of partitions (subjects); New takes it from
 	// the bus.
 	Partitions int

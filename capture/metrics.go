@@ -18,6 +18,8 @@ type Metrics struct {
 	// interruptions counts runs that ended in an error and were retried
 	// (a lost connection, a restarted server).
 	interruptions prometheus.Counter
+	// rebaselines counts fresh baselines taken after a gap.
+	rebaselines prometheus.Counter
 }
 
 // NewMetrics registers capture's metrics on reg; a nil reg registers none.
@@ -33,9 +35,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		snapshot:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_capture_snapshot_rows_total", Help: "Rows read by initial snapshots."}),
 		interruptions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_capture_interruptions_total",
 			Help: "Times streaming stopped on an error (lost connection, restarted server) and was resumed from the slot after a backoff."}),
+		rebaselines: prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantwal_capture_rebaselines_total",
+			Help: "Gaps recorded in the archive (slot dropped or invalidated, source replaced) and fresh baselines taken after them."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.bytes, m.changes, m.markers, m.txns, m.confirmed, m.received, m.snapshot, m.interruptions)
+		reg.MustRegister(m.messages, m.bytes, m.changes, m.markers, m.txns, m.confirmed, m.received, m.snapshot, m.interruptions, m.rebaselines)
 	}
 	return m
 }

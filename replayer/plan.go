@@ -65,6 +65,9 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 	if err := checkRange(t, target); err != nil {
 		return nil, err
 	}
+	if err := checkGaps(t, target); err != nil {
+		return nil, err
+	}
 	p := &Plan{Tenant: t.ID, Target: target, Range: t.Range, Start: t.Range.FromLSN}
 	if err := checkEntries(t); err != nil {
 		return nil, err
@@ -72,6 +75,11 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 	p.Snapshot = pickSnapshot(t.Entries, target)
 	if p.Snapshot != nil {
 		p.Start = p.Snapshot.Last.LSN
+	}
+	if g := gapFloor(t.Gaps, target); g != nil && p.Start < g.ToLSN {
+		// Past a gap: start from its fresh baseline (no rows if the
+		// tenant had none in the fresh snapshot).
+		p.Snapshot, p.Start = nil, g.ToLSN
 	}
 
 	tables := map[string]*TablePlan{}

@@ -124,3 +124,44 @@ func TestGoldenManifestV1(t *testing.T) {
 		t.Errorf("golden object key %s: tenant %q, %v", got.Objects[0].Key, tn, err)
 	}
 }
+
+// TestGoldenGapV1 pins the version 1 gap record: the golden file must
+// decode to the same record.
+func TestGoldenGapV1(t *testing.T) {
+	path := filepath.Join("testdata", "gap_v1.json")
+	prev := &schemas.Baseline{Version: 1, SystemID: "7311111111111111111", Timeline: 1, Database: "app", Slot: "tenantwal",
+		LSN: 0x1_6B3000, Time: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), Partitions: 16}
+	g := &schemas.Gap{
+		Version: schemas.GapVersion, Seq: 1, Reason: schemas.GapSlotLost,
+		Detail:   "replication slot tenantwal was invalidated (wal_status lost)",
+		Detected: time.Date(2026, 11, 23, 10, 20, 0, 0, time.UTC),
+		FromLSN:  0x16_B374D848, FromTime: time.Date(2026, 11, 23, 10, 15, 0, 123456000, time.UTC),
+		ToLSN: 0x17_00000027, ToTime: time.Date(2026, 11, 23, 10, 20, 1, 500000000, time.UTC),
+		Previous: prev,
+		Next: schemas.Baseline{Version: 1, SystemID: "7311111111111111111", Timeline: 1, Database: "app", Slot: "tenantwal",
+			LSN: 0x17_00000027, Time: time.Date(2026, 11, 23, 10, 20, 1, 500000000, time.UTC), Partitions: 16},
+	}
+	if *update {
+		out, err := json.MarshalIndent(g, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := schemas.DecodeGap(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, g) {
+		t.Errorf("golden gap record decodes to\n%+v\nwant\n%+v", got, g)
+	}
+	if !got.Contains(g.FromLSN+1, time.Time{}) || got.Contains(g.FromLSN, time.Time{}) || got.Contains(g.ToLSN, time.Time{}) {
+		t.Errorf("Contains: the gap's ends are restorable, the points between are not")
+	}
+}

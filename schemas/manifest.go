@@ -116,3 +116,81 @@ type Baseline struct {
 	Time       time.Time `json:"time"`
 	Partitions int       `json:"partitions"`
 }
+
+// GapVersion is the version of gap records written by this build.
+const GapVersion = 1
+
+// GapPrefix is the prefix of the archive's gap records; GapKey names one.
+const GapPrefix = "_sys/gaps/"
+
+// GapKey is the key of gap record number seq (1-based).
+func GapKey(seq uint64) string { return fmt.Sprintf("%s%020d.json", GapPrefix, seq) }
+
+// Gap reasons.
+const (
+	GapSlotMissing   = "slot_missing"   // the replication slot was dropped
+	GapSlotLost      = "slot_lost"      // the slot was invalidated (wal_status 'lost', max_slot_wal_keep_size)
+	GapSystemChanged = "system_changed" // the source is another cluster (system identifier)
+)
+
+// Gap is a span in which the archive may be missing changes, stored as JSON
+// at GapKey(Seq): capture lost its position in the source's WAL, so it
+// recorded the gap and took a fresh baseline. Every tenant is complete up
+// to From (the lowest partition watermark when the loss was found) and
+// restorable again from To (the fresh baseline's snapshot), both
+// inclusive; no restore point strictly between them is valid. The record
+// is written before anything of the fresh baseline is published, and
+// rewritten with a later To if that baseline had to be restarted.
+type Gap struct {
+	Version  int       `json:"version"`
+	Seq      uint64    `json:"seq"`
+	Reason   string    `json:"reason"`
+	Detail   string    `json:"detail"`
+	Detected time.Time `json:"detected"`
+
+	FromLSN  LSN       `json:"from_lsn"`
+	FromTime time.Time `json:"from_time"`
+	ToLSN    LSN       `json:"to_lsn"`
+	ToTime   time.Time `json:"to_time"`
+
+	// Previous is the baseline the archive had before the gap; Next the
+	// fresh one (written to BaselineKey once its snapshot is archived).
+	Previous *Baseline `json:"previous,omitempty"`
+	Next     Baseline  `json:"next"`
+}
+
+// Validate checks the invariants a reader relies on.
+func (g *Gap) Validate() error {
+	switch {
+	case g.Version != GapVersion:
+		return fmt.Errorf("gap record %d: version %d, this build reads %d", g.Seq, g.Version, GapVersion)
+	case g.Seq == 0:
+		return fmt.Errorf("gap record: sequence number 0")
+	case g.Reason != GapSlotMissing && g.Reason != GapSlotLost && g.Reason != GapSystemChanged:
+		return fmt.Errorf("gap record %d: unknown reason %q", g.Seq, g.Reason)
+	case g.ToLSN <= g.FromLSN:
+		return fmt.Errorf("gap record %d: ends at %s, not after its start %s", g.Seq, g.ToLSN, g.FromLSN)
+	}
+	return nil
+}
+
+// Contains reports whether restore point lsn, or time at when lsn is 0,
+// lies strictly inside the gap.
+func (g *Gap) Contains(lsn LSN, at time.Time) bool {
+	if lsn != 0 {
+		return lsn > g.FromLSN && lsn < g.ToLSN
+	}
+	return at.After(g.FromTime) && at.Before(g.ToTime)
+}
+
+// DecodeGap parses and validates one gap record.
+func DecodeGap(b []byte) (*Gap, error) {
+	var g Gap
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("decode gap record: %w", err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}

@@ -28,7 +28,10 @@ func (r Range) String() string {
 type Tenant struct {
 	ID      schemas.TenantID
 	Entries []*schemas.ManifestEntry
-	Range   Range
+	// Range is the restorable span; no point strictly inside one of Gaps
+	// is restorable.
+	Range Range
+	Gaps  []*schemas.Gap
 }
 
 // LoadTenant reads t's manifest, the baseline and t's partition watermark
@@ -42,6 +45,10 @@ func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (
 	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
 	}
+	gaps, err := ReadGaps(ctx, store)
+	if err != nil {
+		return nil, err
+	}
 	var wm *schemas.Watermark
 	if base != nil && base.Partitions > 0 {
 		wms, err := ReadWatermarks(ctx, store)
@@ -50,11 +57,11 @@ func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (
 		}
 		wm = wms[schemas.Partition(t, base.Partitions)]
 	}
-	r, err := ComputeRange(entries, base, wm)
+	r, err := ComputeRange(entries, base, wm, gaps...)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %q: %w", t, err)
 	}
-	return &Tenant{ID: t, Entries: entries, Range: r}, nil
+	return &Tenant{ID: t, Entries: entries, Range: r, Gaps: gaps}, nil
 }
 
 // ComputeRange derives the restorable range from a tenant's entries, the
@@ -67,11 +74,20 @@ func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (
 // whichever is later. A watermark written for another
 // partition count than the baseline's is ignored: it may belong to another
 // partition's tenants.
-func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *schemas.Watermark) (Range, error) {
+//
+// With gaps (in order), the range starts at the first gap's previous
+// baseline: the archive before a gap stays restorable. While the fresh
+// baseline of the last gap is not yet archived (base is still older than
+// its end), the range ends at the gap's start.
+func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *schemas.Watermark, gaps ...*schemas.Gap) (Range, error) {
 	var r Range
+	first := base
+	if len(gaps) > 0 && gaps[0].Previous != nil {
+		first = gaps[0].Previous
+	}
 	switch {
-	case base != nil:
-		r.FromLSN, r.FromTime = base.LSN, base.Time
+	case first != nil:
+		r.FromLSN, r.FromTime = first.LSN, first.Time
 	default:
 		for _, e := range entries {
 			if IsCompleteSnapshot(e) {
@@ -94,6 +110,11 @@ func ComputeRange(entries []*schemas.ManifestEntry, base *schemas.Baseline, wm *
 	}
 	if wm != nil && wm.CommitLSN > r.ToLSN {
 		r.ToLSN, r.ToTime = wm.CommitLSN, wm.CommitTime
+	}
+	if n := len(gaps); n > 0 {
+		if g := gaps[n-1]; (base == nil || base.LSN < g.ToLSN) && r.ToLSN > g.FromLSN {
+			r.ToLSN, r.ToTime = g.FromLSN, g.FromTime
+		}
 	}
 	return r, nil
 }
