@@ -123,6 +123,7 @@ type runner struct {
 	dumpSize    int64 // pg_dump -Fc of the restored tenant's schema at the snapshot
 	pitrDir     string
 	restoreTook time.Duration // tenantwal's restore of the tenant at endTime
+	typicalRows int64         // the PITR tenant's rows at endTime
 }
 
 // Run runs the benchmark: it starts its own PostgreSQL, embedded NATS and
@@ -327,6 +328,9 @@ func (r *runner) backlog(ctx context.Context) error {
 	time.Sleep(time.Millisecond)
 	whale := r.tenants[0]
 	if r.copyData, r.copyRows, err = copyOut(ctx, conn.PgConn(), whale); err != nil {
+		return err
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+r.pitrTenant().table()).Scan(&r.typicalRows); err != nil {
 		return err
 	}
 	r.printf("%d changes in %d transactions in %s (%.0f changes/s; %s), end LSN %s; tenant %s now holds %d rows",

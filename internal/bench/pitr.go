@@ -13,7 +13,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pgserver"
+	"github.com/tenantwal/tenantwal/replayer"
+	"github.com/tenantwal/tenantwal/schemas"
 )
 
 // The whole-cluster PITR runbook tenantwal replaces: restore the base
@@ -43,7 +46,7 @@ func (r *runner) baseBackup(ctx context.Context) error {
 // wait for promotion, pg_dump -Fc -n the tenant's schema, pg_restore it
 // into a new database of the primary.
 func (r *runner) pitr(ctx context.Context) (time.Duration, error) {
-	whale := r.tenants[0]
+	tn := r.pitrTenant()
 	srvDir := filepath.Join(r.pitrDir, "server")
 	data := filepath.Join(srvDir, "data")
 	start := time.Now()
@@ -89,7 +92,7 @@ func (r *runner) pitr(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	dump := filepath.Join(r.pitrDir, "tenant.dump")
-	if _, err := runTool(ctx, r.binDir, "pg_dump", "-d", srv.DSN("bench"), "-Fc", "-n", whale.Schema(), "-f", dump); err != nil {
+	if _, err := runTool(ctx, r.binDir, "pg_dump", "-d", srv.DSN("bench"), "-Fc", "-n", tn.Schema(), "-f", dump); err != nil {
 		return 0, err
 	}
 	admin, err := pgx.Connect(ctx, r.srv.DSN("postgres"))
@@ -110,26 +113,79 @@ func (r *runner) pitr(ctx context.Context) (time.Duration, error) {
 	}
 	defer restored.Close(context.WithoutCancel(ctx))
 	var rows int64
-	if err := restored.QueryRow(ctx, "SELECT count(*) FROM "+whale.table()).Scan(&rows); err != nil {
+	if err := restored.QueryRow(ctx, "SELECT count(*) FROM "+tn.table()).Scan(&rows); err != nil {
 		return took, err
 	}
-	if rows != r.copyRows {
-		return took, fmt.Errorf("PITR restored %d rows of tenant %s, the source had %d at the restore point", rows, whale.ID, r.copyRows)
+	if rows != r.typicalRows {
+		return took, fmt.Errorf("PITR restored %d rows of tenant %s, the source had %d at the restore point", rows, tn.ID, r.typicalRows)
 	}
 	return took, nil
 }
 
+// pitrTenant is the tenant both runbooks restore: a typical bridge tenant
+// (issue #4: "restore one tenant of a 50-tenant bridge database"), not the
+// whale that holds a tenth of all changes.
+func (r *runner) pitrTenant() *tenant {
+	for _, t := range r.tenants[1:] {
+		if t.Bridge {
+			return t
+		}
+	}
+	return r.tenants[0]
+}
+
+// restoreTypical restores the PITR tenant at endTime with tenantwal, timed
+// as the runbook is: from reading the archive to the tenant's rows in a
+// new schema of the primary.
+func (r *runner) restoreTypical(ctx context.Context) (time.Duration, error) {
+	tn := r.pitrTenant()
+	conn, err := pgx.Connect(ctx, r.dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	t, err := catalog.LoadTenant(ctx, r.e2e.store, schemas.TenantID(tn.ID))
+	if err != nil {
+		return 0, err
+	}
+	plan, err := replayer.PlanRestore(t, replayer.Target{Time: r.endTime})
+	if err != nil {
+		return 0, err
+	}
+	res, err := replayer.Apply(ctx, r.e2e.store, conn, plan, replayer.Options{Schema: "bench_restored_typical", TempDir: r.dir, Logger: r.log})
+	if err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	var rows int64
+	for _, tr := range res.Tables {
+		rows += tr.Rows
+	}
+	if rows != r.typicalRows {
+		return took, fmt.Errorf("restored %d rows of tenant %s, the source had %d at the restore point", rows, tn.ID, r.typicalRows)
+	}
+	_, err = conn.Exec(ctx, "DROP SCHEMA bench_restored_typical CASCADE")
+	return took, err
+}
+
 func (r *runner) pitrCompare(ctx context.Context) error {
+	ours, err := r.restoreTypical(ctx)
+	if err != nil {
+		return err
+	}
 	took, err := r.pitr(ctx)
 	if err != nil {
 		return err
 	}
-	m := atMost(Measure{Name: MeasurePITR, Value: r.restoreTook.Seconds(), Unit: "s",
+	m := atMost(Measure{Name: MeasurePITR, Value: ours.Seconds(), Unit: "s",
 		Ceiling: took.Seconds(), CeilingName: "base backup copy + WAL replay + pg_dump -n + pg_restore"}, 0.1)
 	m.Target = "≤ 0.1× (≥ 10× faster)"
-	m.Note = fmt.Sprintf("tenant %s of a database with %d bridge and %d pool tenants; PITR runbook %s, tenantwal restore %s (%.1f× faster)",
-		r.tenants[0].ID, countBridge(r.tenants), len(r.tenants)-countBridge(r.tenants), took.Round(time.Millisecond),
-		r.restoreTook.Round(time.Millisecond), took.Seconds()/r.restoreTook.Seconds())
+	m.Note = fmt.Sprintf("tenant %s (%d rows) of a database with %d bridge and %d pool tenants; PITR runbook %s, tenantwal restore %s (%.1f× faster); "+
+		"for the whale %s (a tenth of all changes) tenantwal took %s (%.1f× faster than the same runbook)",
+		r.pitrTenant().ID, r.typicalRows, countBridge(r.tenants), len(r.tenants)-countBridge(r.tenants), took.Round(time.Millisecond),
+		ours.Round(time.Millisecond), took.Seconds()/ours.Seconds(),
+		r.tenants[0].ID, r.restoreTook.Round(time.Millisecond), took.Seconds()/r.restoreTook.Seconds())
 	r.rep.Rows = append(r.rep.Rows, m)
 	r.printf("%s", m.Note)
 	return nil
