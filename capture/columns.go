@@ -51,6 +51,33 @@ func loadColumnFacts(ctx context.Context, q querier, relid uint32) (map[string]c
 	return out, nil
 }
 
+const generatedSQL = `
+SELECT a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's'
+ORDER BY a.attnum`
+
+// loadGenerated reads the table's STORED generated columns.
+func loadGenerated(ctx context.Context, q querier, relid uint32) ([]schemas.GeneratedColumn, error) {
+	rows, err := q.Query(ctx, generatedSQL, relid)
+	if err != nil {
+		return nil, fmt.Errorf("read generated columns of relation %d: %w", relid, err)
+	}
+	defer rows.Close()
+	var out []schemas.GeneratedColumn
+	for rows.Next() {
+		var g schemas.GeneratedColumn
+		if err := rows.Scan(&g.Name, &g.Num, &g.TypeName, &g.Expr); err != nil {
+			return nil, fmt.Errorf("read generated columns of relation %d: %w", relid, err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read generated columns of relation %d: %w", relid, err)
+	}
+	return out, nil
+}
+
 // applyColumnFacts records attnums and missing values in ts (columns
 // matched by name and type: the catalog is read after the Relation
 // message, and a column may have been renamed, dropped or added since) and

@@ -125,6 +125,9 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	if err == nil {
 		facts, err = loadColumnFacts(ctx, p.cat, m.RelID)
 	}
+	if err == nil {
+		cat.Generated, err = loadGenerated(ctx, p.cat, m.RelID)
+	}
 	if err != nil {
 		// The table was dropped since this change (capture reads the
 		// catalog when it decodes, not as of the change): keep what the
@@ -157,6 +160,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		ts.PrimaryKey = append(ts.PrimaryKey, k)
 	}
 	ts.Types = cat.Types
+	ts.Generated = cat.Generated
 	ts.RestoreTarget = cat.RestoreTarget || p.restoreSchemas[ts.Schema]
 	applyColumnFacts(ts, facts)
 	rt := p.router.Route(ts)

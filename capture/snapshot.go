@@ -65,6 +65,9 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 			return err
 		}
 		applyColumnFacts(ts, facts)
+		if ts.Generated, err = loadGenerated(ctx, tx, t.RelID); err != nil {
+			return err
+		}
 		ts.TenantColumn = rt.ColumnName
 		ts.ComputeVersion()
 		if rt.Column < 0 {

@@ -215,18 +215,43 @@ func checkTypeName(ctx context.Context, tx pgx.Tx, name string) error {
 // source order, and its sequences.
 func createTable(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
 	ts := d.plan.Schema
-	cols := make([]string, len(ts.Columns))
-	for i, c := range ts.Columns {
+	type colDef struct {
+		num int16
+		sql string
+	}
+	cols := make([]colDef, 0, len(ts.Columns)+len(ts.Generated))
+	byNum := len(ts.Generated) > 0
+	for _, c := range ts.Columns {
 		if err := checkTypeName(ctx, tx, c.TypeName); err != nil {
 			return fmt.Errorf("table %s column %q: %w", d.plan.Name, c.Name, err)
 		}
-		cols[i] = pgx.Identifier{c.Name}.Sanitize() + " " + c.TypeName
+		def := pgx.Identifier{c.Name}.Sanitize() + " " + c.TypeName
 		if c.NotNull {
-			cols[i] += " NOT NULL"
+			def += " NOT NULL"
 		}
+		cols = append(cols, colDef{c.Num, def})
+		byNum = byNum && c.Num > 0
 	}
-	sql := "CREATE TABLE " + d.target + " (\n\t" + strings.Join(cols, ",\n\t") + "\n)"
-	if _, err := tx.Exec(ctx, sql); err != nil {
+	// STORED generated columns in their place (by attnum when every
+	// column's is known, else last): PostgreSQL computes their values
+	// while the rows are copied in.
+	for _, g := range ts.Generated {
+		if err := checkTypeName(ctx, tx, g.TypeName); err != nil {
+			return fmt.Errorf("table %s generated column %q: %w", d.plan.Name, g.Name, err)
+		}
+		cols = append(cols, colDef{g.Num, pgx.Identifier{g.Name}.Sanitize() + " " + g.TypeName + " GENERATED ALWAYS AS (" + g.Expr + ") STORED"})
+	}
+	if byNum {
+		slices.SortStableFunc(cols, func(a, b colDef) int { return int(a.num) - int(b.num) })
+	}
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		defs[i] = c.sql
+	}
+	sql := "CREATE TABLE " + d.target + " (\n\t" + strings.Join(defs, ",\n\t") + "\n)"
+	// The extended protocol runs exactly one statement: archived
+	// expression text cannot append another.
+	if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
 		return fmt.Errorf("create table %s: %w", d.target, err)
 	}
 	return nil

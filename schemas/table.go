@@ -19,6 +19,10 @@ type TableSchema struct {
 	PrimaryKey      []string  `json:"primary_key,omitempty"` // column names, in key order
 	TenantColumn    string    `json:"tenant_column,omitempty"`
 	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
+	// Generated are the STORED generated columns, which pgoutput does not
+	// send (before PostgreSQL 18): a restore recreates them from their
+	// expression and PostgreSQL recomputes their values.
+	Generated []GeneratedColumn `json:"generated,omitempty"`
 	Version         string    `json:"version"`
 	// Generation is the table's pg_class OID when capture records it (0 in
 	// older archives). It is part of the version: a table dropped and
@@ -52,6 +56,14 @@ type Column struct {
 	// sets it without writing the rows, so no change carries it); nil when
 	// none.
 	Missing *string `json:"missing,omitempty"`
+}
+
+// GeneratedColumn is a STORED generated column.
+type GeneratedColumn struct {
+	Name     string `json:"name"`
+	Num      int16  `json:"num"`  // attnum: its place among Columns by their Num
+	TypeName string `json:"type"` // format_type, as Column.TypeName
+	Expr     string `json:"expr"` // pg_get_expr of the generation expression, with a catalog-only search_path
 }
 
 // TypeDef is a user-defined type a column depends on, so a restore into
