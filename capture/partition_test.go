@@ -9,7 +9,7 @@ import (
 // TestPartitionedTables archives a partitioned pool table with
 // publish_via_partition_root on (one table, the root) and off (one table per
 // partition): rows move between partitions, a partition is added and
-// attached later, and a partition is truncated. Restores by LSN and time
+// attached later, and a partition (via root: the root) is truncated. Restores by LSN and time
 // equal the source: the root's rows, or each partition's own rows.
 func TestPartitionedTables(t *testing.T) {
 	for _, viaRoot := range []bool{true, false} {
@@ -61,7 +61,14 @@ func testPartitioned(t *testing.T, viaRoot bool) {
 	e.exec(`UPDATE public.ev SET region = 'sa' WHERE tenant_id = 'a' AND id = 1`)
 	cps = append(cps, e.state("partitions added later", tenants))
 
-	e.exec(`TRUNCATE public.ev_eu`)
+	// With publish_via_partition_root PostgreSQL does not publish a
+	// TRUNCATE of a single partition (documented in CREATE PUBLICATION):
+	// only the root's is archived then.
+	if viaRoot {
+		e.exec(`TRUNCATE public.ev`)
+	} else {
+		e.exec(`TRUNCATE public.ev_eu`)
+	}
 	e.exec(`INSERT INTO public.ev VALUES ('b', 200, 'eu', 'after truncate')`)
 	cps = append(cps, e.state("partition truncated", tenants))
 

@@ -23,7 +23,7 @@ type TableSchema struct {
 	// send (before PostgreSQL 18): a restore recreates them from their
 	// expression and PostgreSQL recomputes their values.
 	Generated []GeneratedColumn `json:"generated,omitempty"`
-	Version         string    `json:"version"`
+	Version   string            `json:"version"`
 	// Generation is the table's pg_class OID when capture records it (0 in
 	// older archives). It is part of the version: a table dropped and
 	// created again under the same name is a new generation, and a restore
