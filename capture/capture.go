@@ -184,6 +184,7 @@ func (c *Capture) runOnce(ctx context.Context) error {
 	}
 	g.Go(func() error { return c.runConfirm(gctx, slot.confirmed, pending) })
 	g.Go(func() error { return c.runHeartbeat(gctx) })
+	g.Go(func() error { return c.bus.WatchDisconnect(gctx) }) // the stream may have lost acknowledged messages: resume from the slot
 	g.Go(func() error {
 		if snap != nil {
 			if err := c.snapshot(gctx, pub, snap.SnapshotName, snap.ConsistentPoint, snapTime); err != nil {

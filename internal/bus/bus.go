@@ -85,6 +85,34 @@ func (b *Bus) open(ctx context.Context) error {
 	return err
 }
 
+// WatchDisconnect blocks until the connection to the server is lost, then
+// returns an error wrapping ErrDisconnected; it returns nil when ctx ends
+// first. The client reconnects by itself, but a publisher must not simply
+// carry on: a JetStream server acknowledges a message before it is on disk
+// (and syncs it only every 2 minutes by default), so a server killed or
+// crashed, or a stream block truncated, can come back without messages it
+// acknowledged, and the stream's sequence rolls back over them. Capture
+// therefore treats a lost connection like a failed publish and resumes
+// from the replication slot, which is confirmed only up to what the
+// archivers have made durable in the object store: lost messages are
+// published again (JetStream's de-duplication and the archiver's position
+// check drop the ones that survived), and nothing it published after the
+// loss can come before them in the stream, so no marker, and no watermark,
+// covers a hole.
+func (b *Bus) WatchDisconnect(ctx context.Context) error {
+	ch := b.nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	defer b.nc.RemoveStatusListener(ch)
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("%w (status %v): resume from a safe position", ErrDisconnected, b.nc.Status())
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case st := <-ch:
+		return fmt.Errorf("%w (%v): the server may have lost messages it acknowledged; resume from a safe position", ErrDisconnected, st)
+	}
+}
+
 // Conn returns the NATS connection. Do not close it; use Bus.Close.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 

@@ -32,6 +32,10 @@ func connect(ctx context.Context, cfg *Config, embedded *server.Server, logger *
 		nats.Timeout(timeout),
 		nats.RetryOnFailedConnect(false),
 		nats.MaxReconnects(-1),
+		// Publishes while disconnected fail instead of waiting in a buffer
+		// to be sent after the reconnect: they could land in the stream
+		// behind messages the restarted server lost (see Bus.WatchDisconnect).
+		nats.ReconnectBufSize(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err == nil || nc.IsClosed() {

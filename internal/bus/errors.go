@@ -34,3 +34,7 @@ func IsConnectError(err error) bool {
 	var ce *ConnectError
 	return errors.As(err, &ce)
 }
+
+// ErrDisconnected reports that the connection to the NATS server was lost
+// (see Bus.WatchDisconnect).
+var ErrDisconnected = errors.New("NATS connection lost")

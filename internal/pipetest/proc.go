@@ -2,6 +2,8 @@ package pipetest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -23,9 +25,10 @@ var built struct {
 }
 
 // Binary returns a tenantwal executable built from the module under test,
-// once per test binary, into ${XDG_CACHE_HOME:-~/.cache}/tenantwal/bin (one
-// file per test process, removed again by the next build of the same
-// process id; a build with a warm cache takes about 10 s).
+// once per test binary, into ${XDG_CACHE_HOME:-~/.cache}/tenantwal/bin as
+// tenantwal-pipetest-<hash of the module directory> (replaced atomically
+// by each build, so runs from other checkouts do not share it; a build
+// with a warm cache takes about 10 s).
 func Binary(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() { built.path, built.err = build() })
@@ -52,20 +55,20 @@ func build() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("build tenantwal: %w", err)
 	}
-	// Remove what earlier test binaries left behind.
-	old, _ := filepath.Glob(filepath.Join(dir, "tenantwal-pipetest-*"))
-	for _, o := range old {
-		if fi, err := os.Stat(o); err == nil && time.Since(fi.ModTime()) > 2*time.Hour {
-			_ = os.Remove(o)
-		}
-	}
-	path := filepath.Join(dir, fmt.Sprintf("tenantwal-pipetest-%d", os.Getpid()))
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/tenantwal")
-	cmd.Dir = filepath.Dir(gomod)
+	root := filepath.Dir(gomod)
+	sum := sha256.Sum256([]byte(root))
+	path := filepath.Join(dir, "tenantwal-pipetest-"+hex.EncodeToString(sum[:6]))
+	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
+	defer os.Remove(tmp)
+	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/tenantwal")
+	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build %s in %s: %w: %s", mainPackage, cmd.Dir, err, strings.TrimSpace(stderr.String()))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("build tenantwal: %w", err)
 	}
 	return path, nil
 }
