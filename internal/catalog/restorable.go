@@ -37,10 +37,10 @@ type Tenant struct {
 // LoadTenant reads t's manifest, the baseline and t's partition watermark
 // and computes its restorable range.
 func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (*Tenant, error) {
-	entries, err := ReadManifest(ctx, store, t)
-	if err != nil {
-		return nil, err
-	}
+	// The archiver commits a flush's manifest entry before the watermark
+	// that covers it, so read in the other order: the watermark first,
+	// then the manifest, which then lists every entry the watermark
+	// counts on, whatever is committed meanwhile.
 	base, err := ReadBaseline(ctx, store)
 	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
@@ -56,6 +56,10 @@ func LoadTenant(ctx context.Context, store objstore.Store, t schemas.TenantID) (
 			return nil, err
 		}
 		wm = wms[schemas.Partition(t, base.Partitions)]
+	}
+	entries, err := ReadManifest(ctx, store, t)
+	if err != nil {
+		return nil, err
 	}
 	r, err := ComputeRange(entries, base, wm, gaps...)
 	if err != nil {
