@@ -93,7 +93,7 @@ func TestArchiverKilledBeforeManifestAndBeforeAck(t *testing.T) {
 		}
 	}
 	orphans = all
-	out, errOut, code := e.CLI("verify", "--json", "--store", "file://"+e.StoreDir)
+	out, errOut, code := e.CLI(append([]string{"verify", "--json"}, e.StoreArgs...)...)
 	if code != 0 {
 		t.Fatalf("tenantwal verify exited %d:\n%s\n%s", code, out, errOut)
 	}
@@ -113,7 +113,7 @@ func TestArchiverKilledBeforeManifestAndBeforeAck(t *testing.T) {
 	if len(rep.Problems) != 0 || len(rep.Orphans) != len(orphans) {
 		t.Errorf("verify: problems %v, orphans %v; want no problem and exactly the %d orphans", rep.Problems, rep.Orphans, len(orphans))
 	}
-	out, _, code = e.CLI("verify", "--store", "file://"+e.StoreDir)
+	out, _, code = e.CLI(append([]string{"verify"}, e.StoreArgs...)...)
 	if code != 0 || strings.Count(out, "\norphan ") != len(orphans) || !strings.Contains(out, "OK:") {
 		t.Errorf("tenantwal verify exited %d, want 0 with %d orphan lines and OK:\n%s", code, len(orphans), out)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/internal/pgcheck"
 	"github.com/tenantwal/tenantwal/internal/pgtest"
+	"github.com/tenantwal/tenantwal/internal/s3test"
 	"github.com/tenantwal/tenantwal/internal/workload"
 	"github.com/tenantwal/tenantwal/replayer"
 	"github.com/tenantwal/tenantwal/schemas"
@@ -46,6 +47,9 @@ type Options struct {
 	DedupWindow time.Duration
 	// NATSArgs are extra nats-server arguments.
 	NATSArgs []string
+	// S3, when set, holds the archive in a fresh bucket of this server
+	// instead of a file:// directory.
+	S3 *s3test.Server
 }
 
 // Env is one source database with its restore database, a nats-server
@@ -56,9 +60,11 @@ type Env struct {
 	Pool  *pgxpool.Pool
 	RDSN  string // restores go here: the source publishes FOR ALL TABLES
 	RPool *pgxpool.Pool
-	// StoreDir is the file:// archive's directory.
+	// StoreDir is the file:// archive's directory ("" with Options.S3).
 	StoreDir string
-	Store    objstore.Store
+	// StoreArgs are the tenantwal flags that select the archive.
+	StoreArgs []string
+	Store     objstore.Store
 	NATS     *natstest.Proc
 	Exe      string
 	Slot     string
@@ -79,10 +85,24 @@ func New(t *testing.T, opts Options) *Env {
 	e := &Env{T: t, Exe: Binary(t), Slot: pgtest.RandomName("s_"), Pub: pgtest.RandomName("p_"), Dir: t.TempDir(), opts: opts}
 	e.DSN, e.Pool = newDB(t)
 	e.RDSN, e.RPool = newDB(t)
-	e.StoreDir = t.TempDir()
-	var err error
-	if e.Store, err = objstore.NewFile(e.StoreDir); err != nil {
-		t.Fatal(err)
+	if opts.S3 != nil {
+		bucket := opts.S3.Bucket(t)
+		so := objstore.S3Options{Endpoint: opts.S3.Endpoint(), Region: s3test.Region, PathStyle: true,
+			AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey}
+		url := "s3://" + bucket + "/archive"
+		e.StoreArgs = []string{"--store", url, "--s3-endpoint", so.Endpoint, "--s3-region", so.Region, "--s3-path-style",
+			"--s3-access-key", so.AccessKey, "--s3-secret-key", so.SecretKey}
+		var err error
+		if e.Store, err = objstore.Open(t.Context(), url, so); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		e.StoreDir = t.TempDir()
+		e.StoreArgs = []string{"--store", "file://" + e.StoreDir}
+		var err error
+		if e.Store, err = objstore.NewFile(e.StoreDir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.NATS = natstest.StartProcessWith(t, natstest.ProcOpts{Args: opts.NATSArgs})
 	return e
@@ -119,9 +139,7 @@ func (e *Env) Exec(sql string, args ...any) {
 	}
 }
 
-func (e *Env) storeArgs() []string {
-	return []string{"--store", "file://" + e.StoreDir}
-}
+func (e *Env) storeArgs() []string { return e.StoreArgs }
 
 func (e *Env) busArgs() []string {
 	return []string{"--nats", e.NATS.URL(), "--partitions", strconv.Itoa(e.opts.Partitions),

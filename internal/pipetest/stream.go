@@ -89,3 +89,32 @@ func (e *Env) StreamLastSeq() uint64 {
 	}
 	return info.State.LastSeq
 }
+
+// AckFloors returns each durable consumer's ack floor (stream sequence).
+func (e *Env) AckFloors() map[string]uint64 {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(e.T.Context(), 30*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(e.NATS.URL(), nats.Timeout(5*time.Second))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	st, err := js.Stream(ctx, bus.DefaultStream)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	out := map[string]uint64{}
+	lister := st.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		out[ci.Name] = ci.AckFloor.Stream
+	}
+	if err := lister.Err(); err != nil {
+		e.T.Fatal(err)
+	}
+	return out
+}
