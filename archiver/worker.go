@@ -16,6 +16,11 @@ import (
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
+// ackTimeout bounds the wait for the server to confirm an acknowledgement;
+// when it passes the worker starts again from the ack floor (what it had
+// archived is skipped as already seen).
+const ackTimeout = 10 * time.Second
+
 // worker archives one partition. It runs on one goroutine.
 type worker struct {
 	a    *Archiver
@@ -276,7 +281,12 @@ func (w *worker) flush(ctx context.Context) error {
 		failpoint.Hit(failpoint.ArchiverBeforeAck)
 	}
 	if w.lastMsg != nil {
-		if err := w.lastMsg.DoubleAck(ctx); err != nil {
+		// The server confirms the ack at once; a confirmation lost with a
+		// restarted server must not hold the partition for FlushTimeout.
+		actx, cancel := context.WithTimeout(ctx, ackTimeout)
+		err := w.lastMsg.DoubleAck(actx)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("acknowledge messages up to %s: %w", w.lastMsg.Subject(), err)
 		}
 	}

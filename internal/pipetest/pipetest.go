@@ -65,12 +65,12 @@ type Env struct {
 	// StoreArgs are the tenantwal flags that select the archive.
 	StoreArgs []string
 	Store     objstore.Store
-	NATS     *natstest.Proc
-	Exe      string
-	Slot     string
-	Pub      string
-	Dir      string // logs and spill files
-	opts     Options
+	NATS      *natstest.Proc
+	Exe       string
+	Slot      string
+	Pub       string
+	Dir       string // logs and spill files
+	opts      Options
 }
 
 // New prepares an Env; nothing of tenantwal runs yet.
@@ -151,7 +151,7 @@ func (e *Env) busArgs() []string {
 func (e *Env) Capture(env []string, args ...string) *Proc {
 	e.T.Helper()
 	a := append([]string{"capture", "--dsn", e.DSN, "--slot", e.Slot, "--publication", e.Pub, "--model", "mixed",
-		"--heartbeat", "200ms", "--log-level", "debug"}, e.storeArgs()...)
+		"--heartbeat", "200ms", "--log-level", "info"}, e.storeArgs()...)
 	a = append(append(a, e.busArgs()...), args...)
 	return start(e.T, e.Exe, filepath.Join(e.Dir, "capture.log"), "capture", env, a...)
 }
@@ -160,7 +160,7 @@ func (e *Env) Capture(env []string, args ...string) *Proc {
 // environment and arguments.
 func (e *Env) Archive(env []string, args ...string) *Proc {
 	e.T.Helper()
-	a := append([]string{"archive", "--flush-interval", "200ms", "--spill-dir", e.Dir, "--log-level", "debug"}, e.storeArgs()...)
+	a := append([]string{"archive", "--flush-interval", "200ms", "--spill-dir", e.Dir, "--log-level", "info"}, e.storeArgs()...)
 	a = append(append(a, e.busArgs()...), args...)
 	return start(e.T, e.Exe, filepath.Join(e.Dir, "archive.log"), "archive", env, a...)
 }
