@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +107,9 @@ func TestNATSKilledDuringBurst(t *testing.T) {
 	b.wait(t, 30)
 	b.end(t)
 	cps = append(cps, e.Checkpoint(spec, nil))
+	if !strings.Contains(capt.Log(), "NATS connection lost") {
+		t.Error("capture did not resume from the slot after the NATS server was killed")
+	}
 	for _, cp := range cps {
 		e.Verify(cp, capt, arc)
 	}
@@ -170,6 +174,9 @@ func TestNATSLastBlockTruncated(t *testing.T) {
 	t.Logf("slot confirmed %s; stream %d..%d published by the burst; truncated %s (%d blocks) from %d to %d bytes", confirmed, seq0+1, seq1, filepath.Base(last), len(blks), fi.Size(), fi.Size()/2)
 	e.NATS.Restart(t)
 	t.Logf("stream last seq after restart: %d", e.StreamLastSeq())
+	e.WaitFor(30*time.Second, "capture to resume from the slot", func() bool {
+		return strings.Contains(capt.Log(), "NATS connection lost")
+	}, capt)
 	arc = e.Archive(nil)
 	run(4)
 	cps = append(cps, e.Checkpoint(spec, nil))
