@@ -259,3 +259,85 @@ func keyColumns(ts *schemas.TableSchema) []int {
 	}
 	return out
 }
+
+// enumColumn is a column whose values are labels of an enum type (or
+// arrays of them).
+type enumColumn struct {
+	index  int
+	array  bool
+	labels map[string]bool
+}
+
+// enumColumns lists ts's enum and enum-array columns with their labels.
+func enumColumns(ts *schemas.TableSchema) []enumColumn {
+	var out []enumColumn
+	for i, c := range ts.Columns {
+		name, array := strings.CutSuffix(c.TypeName, "[]")
+		for _, td := range ts.Types {
+			if td.Kind != 'e' || td.Name != name {
+				continue
+			}
+			labels := make(map[string]bool, len(td.Labels))
+			for _, l := range td.Labels {
+				labels[l] = true
+			}
+			out = append(out, enumColumn{index: i, array: array, labels: labels})
+		}
+	}
+	return out
+}
+
+// unknownLabel reports whether row holds an enum label its table version
+// does not list: ALTER TYPE … ADD VALUE changes no table, so no Relation
+// message tells capture about it. Arrays are split roughly (a label with
+// a comma, brace or quote may be reported unknown: that only rereads the
+// catalog).
+func unknownLabel(cols []enumColumn, row []schemas.Value) bool {
+	for _, ec := range cols {
+		if ec.index >= len(row) || row[ec.index].Kind != schemas.ValueText {
+			continue
+		}
+		v := string(row[ec.index].Data)
+		if !ec.array {
+			if !ec.labels[v] {
+				return true
+			}
+			continue
+		}
+		for _, el := range strings.FieldsFunc(v, func(r rune) bool { return r == '{' || r == '}' || r == ',' }) {
+			el = strings.Trim(el, `"`)
+			if el != "NULL" && !ec.labels[el] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refreshTypes rereads the user-defined types of rel's table after a row
+// used an enum label the table version does not list, and makes the result
+// the table's new version (marked for every tenant, as any DDL).
+func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation, error) {
+	cat, err := loadTable(ctx, p.cat, rel.ts.RelID)
+	if err != nil {
+		p.log.Warn("a row uses an enum label its table's archived types do not list, and the catalog cannot be read: restores into a database without the label fail",
+			slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Any("error", err))
+		rel.enums = nil // do not retry for every row
+		return rel, nil
+	}
+	ts := *rel.ts
+	ts.Types = cat.Types
+	ts.ComputeVersion()
+	nrel := &relation{ts: &ts, route: rel.route, noTenantKey: rel.noTenantKey}
+	nrel.enums = enumColumns(&ts)
+	p.rels[ts.RelID] = nrel
+	if ts.Version != rel.ts.Version {
+		p.log.Info("enum label added: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		if err := p.markTables(ctx, nrel, schemas.OpSchema, 0); err != nil {
+			return nil, err
+		}
+	} else {
+		nrel.enums = nil // the label is not in the catalog either (renamed since?): stop checking
+	}
+	return nrel, nil
+}

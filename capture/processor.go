@@ -78,11 +78,20 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 		if err != nil || rel.route.Excluded {
 			return err
 		}
-		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpInsert, New: values(m.New)})
+		row := values(m.New)
+		if rel, err = p.checkLabels(ctx, rel, row); err != nil {
+			return err
+		}
+		return p.emit(ctx, rel, schemas.Event{Op: schemas.OpInsert, New: row})
 	case *pgoutput.Update:
 		rel, err := p.rel(m.RelID)
 		if err != nil || rel.route.Excluded {
 			return err
+		}
+		if len(rel.enums) > 0 {
+			if rel, err = p.checkLabels(ctx, rel, values(m.New)); err != nil {
+				return err
+			}
 		}
 		return p.update(ctx, rel, m)
 	case *pgoutput.Delete:
@@ -105,6 +114,15 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 		// Types are resolved from the catalog.
 	}
 	return nil
+}
+
+// checkLabels returns rel, or its new version when row uses an enum label
+// the archived types do not list yet.
+func (p *processor) checkLabels(ctx context.Context, rel *relation, row []schemas.Value) (*relation, error) {
+	if len(rel.enums) == 0 || !unknownLabel(rel.enums, row) {
+		return rel, nil
+	}
+	return p.refreshTypes(ctx, rel)
 }
 
 func (p *processor) rel(id uint32) (*relation, error) {
@@ -175,7 +193,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		p.log.Warn("the tenant column is not in the table's replica identity: its deletes and key changes cannot be archived",
 			slog.String("table", ts.QualifiedName()), slog.String("fix", fmt.Sprintf("ALTER TABLE %s.%s REPLICA IDENTITY FULL", quoteIdent(ts.Schema), quoteIdent(ts.Name))))
 	}
-	rel := &relation{ts: ts, route: rt, noTenantKey: noTenantKey}
+	rel := &relation{ts: ts, route: rt, noTenantKey: noTenantKey, enums: enumColumns(ts)}
 	p.rels[m.RelID] = rel
 	recreated := false
 	for id, r := range p.rels {

@@ -18,6 +18,9 @@ type relation struct {
 	// noTenantKey: a pool table whose replica identity lacks the tenant
 	// column; its deletes and key changes cannot be routed.
 	noTenantKey bool
+	// enums are the enum-typed columns whose new values are checked
+	// against the archived labels.
+	enums []enumColumn
 }
 
 // tenantBuf collects one tenant's events of the current transaction (or

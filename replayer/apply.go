@@ -74,6 +74,12 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	}
 	log = log.With("tenant", plan.Tenant, "target", plan.Target.String(), "schema", opts.Schema)
 
+	if err := resolveTimeVersions(ctx, store, plan, opts.TempDir); err != nil {
+		return nil, err
+	}
+	if err := addEnumLabels(ctx, conn, plan.Tables); err != nil {
+		return nil, err
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("restore: begin: %w", err)
@@ -82,9 +88,6 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 
 	res := &Result{Schema: opts.Schema}
 	if err := createSchema(ctx, tx, opts.Schema, fmt.Sprintf("%s of tenant %q at %s", schemas.RestoreSchemaComment, plan.Tenant, plan.Target)); err != nil {
-		return nil, err
-	}
-	if err := resolveTimeVersions(ctx, store, plan, opts.TempDir); err != nil {
 		return nil, err
 	}
 	if res.Types, err = createTypes(ctx, tx, plan.Tables); err != nil {

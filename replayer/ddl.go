@@ -147,6 +147,60 @@ func createTypes(ctx context.Context, tx pgx.Tx, plans []*TablePlan) ([]string, 
 	return created, nil
 }
 
+// addEnumLabels adds to enum types that already exist in the restore
+// database the labels the archive lists and they lack, each after its
+// predecessor in the archived order (before the first label otherwise). A
+// label added with ALTER TYPE … ADD VALUE cannot be used in the
+// transaction that adds it, so this runs before the restore's transaction
+// and stays even if the restore fails: the labels are the source's.
+func addEnumLabels(ctx context.Context, conn *pgx.Conn, plans []*TablePlan) error {
+	defs := map[string]schemas.TypeDef{}
+	var names []string
+	for _, tp := range plans {
+		for _, d := range tp.Schema.Types {
+			if d.Kind != 'e' {
+				continue
+			}
+			if old, ok := defs[d.Name]; !ok || len(d.Labels) > len(old.Labels) {
+				if !ok {
+					names = append(names, d.Name)
+				}
+				defs[d.Name] = d
+			}
+		}
+	}
+	for _, name := range names {
+		d := defs[name]
+		var parts, have []string
+		err := conn.QueryRow(ctx, `SELECT parse_ident($1), coalesce((SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = to_regtype($1)), '{}')`, d.Name).Scan(&parts, &have)
+		if err != nil {
+			return fmt.Errorf("user-defined type %q: %w", d.Name, err)
+		}
+		if len(have) == 0 {
+			continue // created in the restore's transaction, with every label
+		}
+		exists := map[string]bool{}
+		for _, l := range have {
+			exists[l] = true
+		}
+		ident := pgx.Identifier(parts).Sanitize()
+		for i, l := range d.Labels {
+			if exists[l] {
+				continue
+			}
+			where := " BEFORE " + quoteLiteral(have[0])
+			if i > 0 {
+				where = " AFTER " + quoteLiteral(d.Labels[i-1])
+			}
+			if _, err := conn.Exec(ctx, "ALTER TYPE "+ident+" ADD VALUE IF NOT EXISTS "+quoteLiteral(l)+where); err != nil {
+				return fmt.Errorf("add label %q to enum %s: %w", l, d.Name, err)
+			}
+			exists[l] = true
+		}
+	}
+	return nil
+}
+
 func createType(ctx context.Context, tx pgx.Tx, d schemas.TypeDef) (bool, error) {
 	// parse_ident checks the archived name is a (qualified) identifier and
 	// nothing else, so it cannot smuggle SQL into the DDL below.
