@@ -28,6 +28,10 @@ type Capture struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	// snap is what this run's initial snapshot saw (nil without one); the
+	// processor starts from it.
+	snap *snapInfo
+
 	confirmed atomic.Uint64 // slot position that may be confirmed
 	received  atomic.Uint64 // last WAL position received
 }

@@ -138,7 +138,9 @@ func rewrittenColumns(prev, cur *schemas.TableSchema) []int {
 // changed since (its xmin is still the transaction that last changed the
 // rewritten columns' catalog rows), an update that sets the rewritten
 // columns and leaves every other column unchanged. It runs at the table's
-// first change after the rewrite, the first moment capture learns of it.
+// first change after the rewrite, the first moment capture learns of it,
+// after that transaction's own changes (rows it changed are not the
+// rewrite's any more).
 //
 // Race: a row changed after the rewrite but before capture reads it is not
 // backfilled (its next change carries the value; restore points between
@@ -333,9 +335,7 @@ func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation,
 	p.rels[ts.RelID] = nrel
 	if ts.Version != rel.ts.Version {
 		p.log.Info("enum label added: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-		if err := p.markTables(ctx, nrel, schemas.OpSchema, 0); err != nil {
-			return nil, err
-		}
+		p.deferMarker(nrel)
 	} else {
 		nrel.enums = nil // the label is not in the catalog either (renamed since?): stop checking
 	}

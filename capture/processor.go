@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,6 +37,11 @@ type processor struct {
 	// are in chunks.tenants.
 	archived     []schemas.TenantID
 	archivedRead bool
+	// snap is this run's initial snapshot (nil when it had none).
+	snap *snapInfo
+	// deferred run at the end of the current transaction, after its
+	// changes (see deferMarker).
+	deferred []func(ctx context.Context) error
 	// restoreSchemas are schemas a tenantwal restore announced with a
 	// logical message in the transaction that created them.
 	restoreSchemas map[string]bool
@@ -60,11 +64,18 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 	switch m := msg.(type) {
 	case *pgoutput.Begin:
 		p.inTxn, p.seq, p.lsn, p.xid = true, 0, m.FinalLSN, m.XID
+		p.deferred = p.deferred[:0]
 		p.chunks.begin(m.FinalLSN, m.CommitTime, m.XID)
 	case *pgoutput.Commit:
 		if !p.inTxn {
 			return fmt.Errorf("commit at %s without begin", m.CommitLSN)
 		}
+		for _, f := range p.deferred {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		p.deferred = p.deferred[:0]
 		p.inTxn = false
 		if err := p.chunks.flushAll(ctx, m.EndLSN); err != nil {
 			return err
@@ -202,29 +213,47 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 			recreated = true
 		}
 	}
-	if recreated && !rt.Excluded && p.inTxn {
-		// The table was dropped and created again: a new generation starts
-		// empty for every tenant that had rows in the old one.
-		p.log.Info("table dropped and created again: archiving an empty start for its tenants",
-			slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-		return p.markTables(ctx, rel, schemas.OpTruncate, 0)
+	if rt.Excluded || !p.inTxn {
+		return nil
 	}
-	// A new version of the table is marked for every tenant, so a restore
-	// of a tenant without changes of its own after a DDL still gets the
-	// table's columns of that moment. The first time this run sees a table
-	// its previous version is unknown (it may have changed while capture
-	// was down), so it is marked too: once per table and capture start.
-	if !rt.Excluded && p.inTxn && (prev == nil || prev.ts.Version != ts.Version) {
-		if err := p.markTables(ctx, rel, schemas.OpSchema, 0); err != nil {
-			return err
+	var prevTS *schemas.TableSchema
+	if prev != nil {
+		prevTS = prev.ts
+	} else if p.snap != nil {
+		prevTS = p.snap.tables[m.RelID]
+		if prevTS == nil {
+			for _, t := range p.snap.tables {
+				recreated = recreated || t.Schema == ts.Schema && t.Name == ts.Name
+			}
 		}
 	}
-	if prev != nil && !rt.Excluded && p.inTxn && prev.ts.Version != ts.Version {
-		if cols := rewrittenColumns(prev.ts, ts); len(cols) > 0 {
-			return p.backfill(ctx, rel, cols, facts)
+	switch {
+	case recreated:
+		// Dropped and created again: the new generation's first change
+		// starts it empty in restores; the marker tells every tenant.
+		p.log.Info("table dropped and created again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		p.deferMarker(rel)
+	case prevTS != nil && prevTS.Version != ts.Version:
+		// A restore of a tenant without changes of its own after the DDL
+		// still gets the table's columns of that moment.
+		p.deferMarker(rel)
+		if cols := rewrittenColumns(prevTS, ts); len(cols) > 0 {
+			p.deferred = append(p.deferred, func(ctx context.Context) error { return p.backfill(ctx, rel, cols, facts) })
 		}
 	}
 	return nil
+}
+
+// deferMarker marks rel's new version for every tenant at the end of the
+// current transaction. A Relation message is not a change: PostgreSQL sends
+// it again after a restart, so what it causes must not shift the positions
+// of the transaction's changes (the archive's identity of a change); at the
+// end it only takes positions after them.
+func (p *processor) deferMarker(rel *relation) {
+	p.deferred = append(p.deferred, func(ctx context.Context) error {
+		p.seq++
+		return p.markTables(ctx, rel, schemas.OpSchema, 0, p.seq)
+	})
 }
 
 // unroutable is the error for a change whose old row is needed to find its
@@ -299,9 +328,8 @@ func (p *processor) update(ctx context.Context, rel *relation, m *pgoutput.Updat
 // in each truncated table: the table's fixed tenant (bridge, shared), or for
 // a pool table every tenant known to the archive or seen by this capture.
 //
-// That union is complete: a row of the table was either in the initial
-// snapshot (archived before the first pool truncate is handled, see
-// poolTenants), archived before this capture started (its tenant has
+// That union is complete: a row of the table was either in this run's
+// initial snapshot, archived before this capture started (its tenant has
 // objects), or changed since the slot position this capture started from
 // (seen by this processor, since the slot replays everything after the
 // archived watermark). A marker for a tenant that never had rows in the
@@ -315,7 +343,8 @@ func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 		if rel.route.Excluded {
 			continue
 		}
-		if err := p.markTables(ctx, rel, schemas.OpTruncate, m.Options); err != nil {
+		p.seq++
+		if err := p.markTables(ctx, rel, schemas.OpTruncate, m.Options, p.seq); err != nil {
 			return err
 		}
 	}
@@ -323,8 +352,10 @@ func (p *processor) truncate(ctx context.Context, m *pgoutput.Truncate) error {
 }
 
 // markTables archives a marker (truncate, or schema change) of rel for
-// every tenant that can have rows in it.
-func (p *processor) markTables(ctx context.Context, rel *relation, op schemas.Op, flags uint8) error {
+// every tenant that can have rows in it, all at position seq of the
+// transaction: how many tenants are known may differ after a restart, the
+// positions of the transaction's changes must not.
+func (p *processor) markTables(ctx context.Context, rel *relation, op schemas.Op, flags uint8, seq uint32) error {
 	tenants := []schemas.TenantID{rel.route.Fixed}
 	if rel.route.Column >= 0 {
 		var err error
@@ -335,8 +366,7 @@ func (p *processor) markTables(ctx context.Context, rel *relation, op schemas.Op
 			slog.String("table", rel.ts.QualifiedName()), slog.String("op", op.String()), slog.String("lsn", p.lsn.String()), slog.Int("tenants", len(tenants)))
 	}
 	for _, t := range tenants {
-		p.seq++
-		if err := p.chunks.add(ctx, t, rel.ts, schemas.Event{Seq: p.seq, Op: op, Flags: flags}); err != nil {
+		if err := p.chunks.add(ctx, t, rel.ts, schemas.Event{Seq: seq, Op: op, Flags: flags}); err != nil {
 			return err
 		}
 	}
@@ -344,14 +374,11 @@ func (p *processor) markTables(ctx context.Context, rel *relation, op schemas.Op
 }
 
 // poolTenants returns every tenant that can have rows in a pool table, in
-// a stable order: the archive's tenants (read once, after the initial
-// snapshot is archived so that its tenants are among them) and every tenant
-// this processor has routed a change to.
+// a stable order: the archive's tenants (listed once per run), the tenants
+// of this run's initial snapshot (perhaps not archived yet) and every
+// tenant this processor has routed a change to.
 func (p *processor) poolTenants(ctx context.Context) ([]schemas.TenantID, error) {
 	if !p.archivedRead && p.store != nil {
-		if err := p.waitBaseline(ctx); err != nil {
-			return nil, err
-		}
 		ts, err := catalog.ListTenants(ctx, p.store)
 		if err != nil {
 			return nil, fmt.Errorf("list the archive's tenants for a pool TRUNCATE at %s: %w", p.lsn, err)
@@ -365,6 +392,11 @@ func (p *processor) poolTenants(ctx context.Context) ([]schemas.TenantID, error)
 	for t := range p.chunks.tenants {
 		set[t] = struct{}{}
 	}
+	if p.snap != nil {
+		for _, t := range p.snap.tenants {
+			set[t] = struct{}{}
+		}
+	}
 	delete(set, schemas.SharedTenant) // pool rows never route there
 	out := make([]schemas.TenantID, 0, len(set))
 	for t := range set {
@@ -372,31 +404,6 @@ func (p *processor) poolTenants(ctx context.Context) ([]schemas.TenantID, error)
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// waitBaseline waits until the archive has a baseline: the initial
-// snapshot, published before streaming started, is then archived and its
-// tenants are listed. It blocks only the first pool TRUNCATE of a fresh
-// deployment.
-func (p *processor) waitBaseline(ctx context.Context) error {
-	for warned := false; ; {
-		_, err := catalog.ReadBaseline(ctx, p.store)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, objstore.ErrNotFound) {
-			return fmt.Errorf("read the archive baseline for a pool TRUNCATE at %s: %w", p.lsn, err)
-		}
-		if !warned {
-			p.log.Info("a pool TRUNCATE waits for the initial snapshot to be archived", slog.String("lsn", p.lsn.String()))
-			warned = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // resolveMoved fills the unchanged TOAST values of a row that moved to

@@ -68,7 +68,7 @@ func (c *Capture) stream(ctx context.Context, rconn *pgconn.PgConn, cat *pgx.Con
 	})
 	g.Go(func() error {
 		p := newProcessor(cat, c.router, pub, c.cfg, c.log, c.metrics)
-		p.store = c.store
+		p.store, p.snap = c.store, c.snap
 		for {
 			var b *walBatch
 			select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,13 @@ import (
 // A transaction may commit exactly at the consistent point, so the snapshot
 // is identified as of point-1: it holds every transaction that committed
 // before point, and its positions never collide with a change's.
+// snapInfo is what the initial snapshot saw: its tenants and the version
+// of each table it copied.
+type snapInfo struct {
+	tenants []schemas.TenantID
+	tables  map[uint32]*schemas.TableSchema
+}
+
 func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string, point schemas.LSN, at time.Time) error {
 	lsn := point - 1
 	conn, err := connectSQL(ctx, c.cfg.DSN)
@@ -49,6 +57,7 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 	seq := map[schemas.TenantID]uint32{}
 	tenantTables := map[schemas.TenantID][]*schemas.TableSchema{}
 	var poolTables []*schemas.TableSchema
+	snapTables := map[uint32]*schemas.TableSchema{}
 	start := time.Now()
 	var rows int64
 	for _, t := range tables {
@@ -68,6 +77,7 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 		if ts.Generated, err = loadGenerated(ctx, tx, t.RelID); err != nil {
 			return err
 		}
+		snapTables[t.RelID] = ts
 		ts.TenantColumn = rt.ColumnName
 		ts.ComputeVersion()
 		if rt.Column < 0 {
@@ -103,6 +113,7 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 		}
 	}
 	c.metrics.snapshot.Add(float64(rows))
+	c.snap = &snapInfo{tenants: slices.Clone(chunks.order), tables: snapTables}
 	if err := chunks.flushAll(ctx, point); err != nil {
 		return err
 	}
