@@ -117,7 +117,9 @@ func (c *Capture) createSlot(ctx context.Context, rconn *pgconn.PgConn) (*freshS
 		return nil, fmt.Errorf("create replication slot %s: %w", c.cfg.Slot, err)
 	}
 	c.log.Info("replication slot created", slog.String("slot", c.cfg.Slot), slog.String("lsn", r.ConsistentPoint.String()))
-	return &freshSlot{CreateSlotResult: r, at: time.Now().UTC()}, nil
+	// Microseconds, as every archived time: the baseline then starts the
+	// restorable range at exactly the initial snapshot's time.
+	return &freshSlot{CreateSlotResult: r, at: time.Now().UTC().Truncate(time.Microsecond)}, nil
 }
 
 // rebaseline records gap and creates the slot for the fresh baseline. The
