@@ -57,6 +57,45 @@ FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's'
 ORDER BY a.attnum`
 
+// indexesSQL lists the table's indexes other than the primary key on
+// plain columns only, with their key columns in order.
+const indexesSQL = `
+SELECT i.indisunique, am.amname::text,
+       array(SELECT a.attname::text FROM unnest(i.indkey[0:i.indnkeyatts-1]) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+WHERE i.indrelid = $1 AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL AND i.indisvalid
+  AND NOT (0 = ANY (i.indkey[0:i.indnkeyatts-1]))
+ORDER BY c.relname`
+
+// loadIndexes reads the table's indexes on plain columns, keeping those
+// whose columns ts has (pgoutput's columns).
+func loadIndexes(ctx context.Context, q querier, ts *schemas.TableSchema) ([]schemas.IndexDef, error) {
+	rows, err := q.Query(ctx, indexesSQL, ts.RelID)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+	}
+	defer rows.Close()
+	var out []schemas.IndexDef
+	for rows.Next() {
+		var d schemas.IndexDef
+		if err := rows.Scan(&d.Unique, &d.Method, &d.Columns); err != nil {
+			return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+		}
+		ok := len(d.Columns) > 0
+		for _, c := range d.Columns {
+			ok = ok && ts.ColumnIndex(c) >= 0
+		}
+		if ok {
+			out = append(out, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+	}
+	return out, nil
+}
+
 // loadGenerated reads the table's STORED generated columns.
 func loadGenerated(ctx context.Context, q querier, relid uint32) ([]schemas.GeneratedColumn, error) {
 	rows, err := q.Query(ctx, generatedSQL, relid)

@@ -9,11 +9,11 @@ import (
 // TestDDLMidStream changes a pool table's shape while capture runs (ADD
 // COLUMN with constant, stable and volatile defaults, RENAME, type changes
 // with and without USING, DROP COLUMN, a column dropped and added again
-// under its name, DROP and re-CREATE of the table, twice with the same
+// under its name, new indexes, DROP and re-CREATE of the table, twice with the same
 // shape), creates a new table and a new bridge tenant schema. Every
 // checkpoint is taken after the table's next change (capture learns a
 // table's new shape from it) and restores, by LSN and by time, to that
-// moment's columns, primary key and rows.
+// moment's columns, primary key, indexes on plain columns and rows.
 func TestDDLMidStream(t *testing.T) {
 	e := newEnv(t, route.Config{Model: route.Mixed})
 	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
@@ -45,6 +45,10 @@ func TestDDLMidStream(t *testing.T) {
 	e.exec(`ALTER TABLE public.items ADD COLUMN r float8 DEFAULT random(), ADD COLUMN serial_no serial`)
 	e.exec(`UPDATE public.items SET v = 'touched' WHERE tenant_id = 'a' AND id = 1`)
 	step("add column with volatile defaults")
+
+	e.exec(`CREATE UNIQUE INDEX ON public.items (tenant_id, serial_no); CREATE INDEX ON public.items USING hash (v)`)
+	e.exec(`INSERT INTO public.items (tenant_id, id, v) VALUES ('b', 12, 'indexed')`)
+	step("indexes created")
 
 	e.exec(`ALTER TABLE public.items RENAME COLUMN v TO label`)
 	e.exec(`UPDATE public.items SET label = 'renamed' WHERE tenant_id = 'b' AND id = 2`)

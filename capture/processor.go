@@ -189,7 +189,12 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		ts.PrimaryKey = append(ts.PrimaryKey, k)
 	}
 	ts.Types = cat.Types
-	ts.Generated = cat.Generated
+	ts.Generated, ts.Indexes = cat.Generated, cat.Indexes
+	if err == nil {
+		if ts.Indexes, err = loadIndexes(ctx, p.cat, ts); err != nil {
+			p.log.Warn("cannot read the table's indexes; restores will not recreate them", slog.String("table", ts.QualifiedName()), slog.Any("error", err))
+		}
+	}
 	ts.RestoreTarget = cat.RestoreTarget || p.restoreSchemas[ts.Schema]
 	applyColumnFacts(ts, facts)
 	rt := p.router.Route(ts)

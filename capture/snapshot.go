@@ -77,6 +77,9 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 		if ts.Generated, err = loadGenerated(ctx, tx, t.RelID); err != nil {
 			return err
 		}
+		if ts.Indexes, err = loadIndexes(ctx, tx, ts); err != nil {
+			return err
+		}
 		snapTables[t.RelID] = ts
 		ts.TenantColumn = rt.ColumnName
 		ts.ComputeVersion()

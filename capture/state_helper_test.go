@@ -20,6 +20,7 @@ type tableState struct {
 	Sum     pgcheck.Sum
 	Columns string // "name type, ..." in column order
 	PKey    string // primary key columns, in key order
+	Indexes string // other indexes: "[unique ]method (columns)", sorted
 }
 
 // stateCP is what some tenants' tables looked like at one moment, with the
@@ -32,13 +33,19 @@ type stateCP struct {
 }
 
 // shapeSQL describes the relation $1 (quoted, qualified): whether it
-// exists, its columns with types, its primary key.
+// exists, its columns with types, its primary key, its other indexes.
 const shapeSQL = `SELECT to_regclass($1) IS NOT NULL,
 	coalesce((SELECT string_agg(quote_ident(attname) || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
 		FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped), ''),
 	coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord)
 		FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, ord), pg_attribute a
-		WHERE i.indrelid = to_regclass($1) AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.attnum), '')`
+		WHERE i.indrelid = to_regclass($1) AND i.indisprimary AND a.attrelid = i.indrelid AND a.attnum = k.attnum), ''),
+	coalesce((SELECT string_agg(d, '; ' ORDER BY d) FROM (
+		SELECT CASE WHEN i.indisunique THEN 'unique ' ELSE '' END || am.amname || ' (' ||
+			(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+				JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) || ')' AS d
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+		WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary) x), '')`
 
 // state records the tenants' tables (each tenant's rows of a pool table,
 // every row of a bridge table); the caller must not write concurrently.
@@ -60,7 +67,7 @@ func (e *env) state(name string, tenants map[string][]table) stateCP {
 		for _, tb := range tables {
 			rel := pgx.Identifier{tb.Schema, tb.Name}.Sanitize()
 			var st tableState
-			if err := e.pool.QueryRow(ctx, shapeSQL, rel).Scan(&st.Exists, &st.Columns, &st.PKey); err != nil {
+			if err := e.pool.QueryRow(ctx, shapeSQL, rel).Scan(&st.Exists, &st.Columns, &st.PKey, &st.Indexes); err != nil {
 				e.t.Fatal(err)
 			}
 			if st.Exists {
@@ -119,7 +126,7 @@ func (e *env) compareState(name, tenant string, target replayer.Target, want map
 			continue
 		}
 		var got tableState
-		if err := e.rpool.QueryRow(ctx, shapeSQL, rel).Scan(&got.Exists, &got.Columns, &got.PKey); err != nil {
+		if err := e.rpool.QueryRow(ctx, shapeSQL, rel).Scan(&got.Exists, &got.Columns, &got.PKey, &got.Indexes); err != nil {
 			e.t.Fatal(err)
 		}
 		if got.Sum, err = pgcheck.Relation(ctx, e.rpool, rel, ""); err != nil {

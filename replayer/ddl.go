@@ -326,6 +326,22 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 			return fmt.Errorf("add primary key to %s: %w", d.target, err)
 		}
 	}
+	for _, ix := range d.plan.Schema.Indexes {
+		if !indexMethods[ix.Method] {
+			return fmt.Errorf("table %s: index method %q is not one this restore recreates", d.plan.Name, ix.Method)
+		}
+		cols := make([]string, len(ix.Columns))
+		for i, c := range ix.Columns {
+			cols[i] = pgx.Identifier{c}.Sanitize()
+		}
+		sql := "CREATE INDEX ON " + d.target + " USING " + ix.Method + " (" + strings.Join(cols, ", ") + ")"
+		if ix.Unique {
+			sql = "CREATE UNIQUE" + strings.TrimPrefix(sql, "CREATE")
+		}
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("index on %s: %w", d.target, err)
+		}
+	}
 	for _, s := range d.seqs {
 		seq := pgx.Identifier{schema, s.name}.Sanitize()
 		col := pgx.Identifier{s.column}.Sanitize()
@@ -346,6 +362,9 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 	}
 	return nil
 }
+
+// indexMethods are the built-in index access methods a restore recreates.
+var indexMethods = map[string]bool{"btree": true, "hash": true, "gist": true, "gin": true, "brin": true, "spgist": true}
 
 // nextvalRE finds the sequence of a serial column's default, as the
 // catalog prints it with an empty search path.

@@ -19,6 +19,9 @@ type TableSchema struct {
 	PrimaryKey      []string  `json:"primary_key,omitempty"` // column names, in key order
 	TenantColumn    string    `json:"tenant_column,omitempty"`
 	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
+	// Indexes are the table's other indexes on plain columns (no
+	// expression, no predicate): a restore recreates them.
+	Indexes []IndexDef `json:"indexes,omitempty"`
 	// Generated are the STORED generated columns, which pgoutput does not
 	// send (before PostgreSQL 18): a restore recreates them from their
 	// expression and PostgreSQL recomputes their values.
@@ -56,6 +59,13 @@ type Column struct {
 	// sets it without writing the rows, so no change carries it); nil when
 	// none.
 	Missing *string `json:"missing,omitempty"`
+}
+
+// IndexDef is an index on plain columns.
+type IndexDef struct {
+	Unique  bool     `json:"unique,omitempty"`
+	Method  string   `json:"method"`  // pg_am.amname: btree, hash, gist, gin, brin, spgist
+	Columns []string `json:"columns"` // key columns, in order
 }
 
 // GeneratedColumn is a STORED generated column.
