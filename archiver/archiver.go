@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,8 @@ type Archiver struct {
 	store   objstore.Store
 	log     *slog.Logger
 	metrics *Metrics
+	// buffered is what all partition workers buffer together (rowSize).
+	buffered atomic.Int64
 }
 
 // Option configures optional collaborators.
@@ -35,6 +38,7 @@ func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Archive
 	if err := cfg.Validate(b.Partitions()); err != nil {
 		return nil, err
 	}
+	cfg.FetchBytes = max(cfg.FetchBytes, b.MaxPayload()+64<<10)
 	a := &Archiver{cfg: cfg, bus: b, store: store, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil)}
 	for _, o := range opts {
 		o(a)
@@ -88,7 +92,10 @@ func (a *Archiver) runWorker(ctx context.Context, p int) error {
 	if err != nil {
 		return fmt.Errorf("partition %d: %w", p, err)
 	}
-	if err := newWorker(a, p, cons).run(ctx); err != nil {
+	w := newWorker(a, p, cons)
+	err = w.run(ctx)
+	a.buffered.Add(-int64(w.bytes)) // dropped: delivered again after the restart
+	if err != nil {
 		return fmt.Errorf("partition %d: %w", p, err)
 	}
 	return nil

@@ -31,13 +31,17 @@ type running struct {
 	g      *errgroup.Group
 }
 
-func startArchiver(t *testing.T, storeDir string, store objstore.Store) *running {
+func startArchiver(t *testing.T, storeDir string, store objstore.Store, opts ...func(*archiver.Config)) *running {
 	t.Helper()
 	b, err := bus.Open(t.Context(), bus.Config{StoreDir: storeDir, Partitions: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := archiver.New(archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir()}, b, store)
+	cfg := archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := archiver.New(cfg, b, store)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,10 +17,22 @@ type Config struct {
 	// the store. Default 5s.
 	FlushInterval time.Duration
 	// FlushBytes flushes a partition early when its buffer reaches this
-	// size. Default 64 MiB.
+	// size. Default 16 MiB.
 	FlushBytes int
-	// FetchBatch is how many messages one pull requests. Default 512.
+	// BufferBytes bounds the rows all partitions buffer together: past it,
+	// a partition holding at least its share (BufferBytes / partitions)
+	// flushes early, so a big transaction spread over a few partitions
+	// does not hold FlushBytes in each. Default 64 MiB. Sizes are of the
+	// rows' values; the process's resident memory is a small multiple.
+	BufferBytes int
+	// FetchBatch is how many messages one pull requests at most. Default
+	// 512.
 	FetchBatch int
+	// FetchBytes bounds the bytes one pull requests (messages are up to
+	// capture's ChunkBytes, 512 KiB, each): what a partition holds
+	// undecoded. Default 4 MiB; always at least the bus's largest
+	// message, or a message bigger than the pull could never be delivered.
+	FetchBytes int
 	// Durable is the JetStream durable consumer name prefix. Default
 	// "tenantwal-archiver"; the partition is appended.
 	Durable string
@@ -46,7 +58,10 @@ func (c *Config) Validate(partitions int) error {
 		c.FlushInterval = 5 * time.Second
 	}
 	if c.FlushBytes == 0 {
-		c.FlushBytes = 64 << 20
+		c.FlushBytes = 16 << 20
+	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = 64 << 20
 	}
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = 2 * time.Minute
@@ -59,6 +74,9 @@ func (c *Config) Validate(partitions int) error {
 	}
 	if c.FetchBatch == 0 {
 		c.FetchBatch = 512
+	}
+	if c.FetchBytes == 0 {
+		c.FetchBytes = 4 << 20
 	}
 	if c.Durable == "" {
 		c.Durable = "tenantwal-archiver"
@@ -79,6 +97,9 @@ func (c *Config) Validate(partitions int) error {
 		if p < 0 || p >= partitions {
 			return fmt.Errorf("partition %d: the bus has partitions 0 to %d", p, partitions-1)
 		}
+	}
+	if c.FlushBytes < 0 || c.BufferBytes < 0 {
+		return fmt.Errorf("flush bytes %d, buffer bytes %d: use positive sizes", c.FlushBytes, c.BufferBytes)
 	}
 	if c.FlushInterval < 10*time.Millisecond {
 		return fmt.Errorf("flush interval %s: use at least 10ms", c.FlushInterval)

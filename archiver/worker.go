@@ -54,7 +54,7 @@ func (w *worker) run(ctx context.Context) error {
 		if !w.since.IsZero() {
 			wait = max(10*time.Millisecond, min(wait, time.Until(w.since.Add(cfg.FlushInterval))))
 		}
-		batch, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(wait))
+		batch, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(cfg.FetchBytes))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -65,7 +65,7 @@ func (w *worker) run(ctx context.Context) error {
 			if err := w.handle(ctx, msg); err != nil {
 				return err
 			}
-			if w.bytes >= cfg.FlushBytes {
+			if w.overBudget() {
 				if err := w.flush(ctx); err != nil {
 					return err
 				}
@@ -176,7 +176,9 @@ func (w *worker) addEvents(b *schemas.Batch, st *tenantState, pt *part) error {
 				return fmt.Errorf("change at %s of %s has %d values for %d columns", pos, ts.QualifiedName(), len(r.vals), len(ts.Columns))
 			}
 			pt.add(ts, r)
-			w.bytes += rowSize(r.vals)
+			n := rowSize(r.vals)
+			w.bytes += n
+			w.a.buffered.Add(int64(n))
 		}
 	}
 	return nil
@@ -294,6 +296,7 @@ func (w *worker) flush(ctx context.Context) error {
 	w.a.metrics.flushTime.Observe(time.Since(start).Seconds())
 	clear(w.buf)
 	w.order = w.order[:0]
+	w.a.buffered.Add(-int64(w.bytes))
 	w.bytes, w.since, w.lastMsg, w.marker = 0, time.Time{}, nil, nil
 	return nil
 }
@@ -368,4 +371,16 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 	}
 	w.a.metrics.entries.Inc()
 	return nil
+}
+
+// overBudget reports whether the worker should flush before taking more:
+// its buffer reached FlushBytes, or all partitions together passed
+// BufferBytes and this one holds at least its share of it.
+func (w *worker) overBudget() bool {
+	cfg := &w.a.cfg
+	if w.bytes >= cfg.FlushBytes {
+		return true
+	}
+	share := cfg.BufferBytes / max(1, len(cfg.Partitions))
+	return w.bytes >= share && w.a.buffered.Load() >= int64(cfg.BufferBytes)
 }

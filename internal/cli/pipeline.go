@@ -51,7 +51,8 @@ type pipelineFlags struct {
 
 func (f *pipelineFlags) registerArchiver(fs *flag.FlagSet) {
 	fs.DurationVar(&f.arch.FlushInterval, "flush-interval", 5*time.Second, "longest time a change waits before it is durable in the archive")
-	fs.IntVar(&f.arch.FlushBytes, "flush-bytes", 64<<20, "flush a partition early when its buffer reaches this many bytes")
+	fs.IntVar(&f.arch.FlushBytes, "flush-bytes", 16<<20, "flush a partition early when its buffer reaches this many bytes")
+	fs.IntVar(&f.arch.BufferBytes, "buffer-bytes", 64<<20, "bound on what all partitions buffer together; past it, partitions holding their share flush early")
 	fs.StringVar(&f.arch.SpillDir, "spill-dir", "", "directory for Parquet files being written (default the system temp dir)")
 }
 
