@@ -17,12 +17,12 @@ type Config struct {
 	// the store. Default 5s.
 	FlushInterval time.Duration
 	// FlushBytes flushes a partition early when its buffer reaches this
-	// size. Default 16 MiB.
+	// size. Default 8 MiB.
 	FlushBytes int
 	// BufferBytes bounds the rows all partitions buffer together: past it,
 	// a partition holding at least its share (BufferBytes / partitions)
 	// flushes early, so a big transaction spread over a few partitions
-	// does not hold FlushBytes in each. Default 64 MiB. Sizes are of the
+	// does not hold FlushBytes in each. Default 32 MiB. Sizes are of the
 	// rows' values; the process's resident memory is a small multiple.
 	BufferBytes int
 	// FetchBatch is how many messages one pull requests at most. Default
@@ -58,10 +58,10 @@ func (c *Config) Validate(partitions int) error {
 		c.FlushInterval = 5 * time.Second
 	}
 	if c.FlushBytes == 0 {
-		c.FlushBytes = 16 << 20
+		c.FlushBytes = 8 << 20
 	}
 	if c.BufferBytes == 0 {
-		c.BufferBytes = 64 << 20
+		c.BufferBytes = 32 << 20
 	}
 	if c.FlushTimeout == 0 {
 		c.FlushTimeout = 2 * time.Minute

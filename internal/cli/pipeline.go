@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,18 +44,35 @@ func runInit(ctx context.Context, e *env, args []string) error {
 
 // pipelineFlags are the flags of run, capture and archive.
 type pipelineFlags struct {
-	src   sourceFlags
-	store storeFlags
-	bus   busFlags
-	com   commonFlags
-	arch  archiver.Config
+	src      sourceFlags
+	store    storeFlags
+	bus      busFlags
+	com      commonFlags
+	arch     archiver.Config
+	memLimit int // MiB
 }
 
 func (f *pipelineFlags) registerArchiver(fs *flag.FlagSet) {
 	fs.DurationVar(&f.arch.FlushInterval, "flush-interval", 5*time.Second, "longest time a change waits before it is durable in the archive")
-	fs.IntVar(&f.arch.FlushBytes, "flush-bytes", 16<<20, "flush a partition early when its buffer reaches this many bytes")
-	fs.IntVar(&f.arch.BufferBytes, "buffer-bytes", 64<<20, "bound on what all partitions buffer together; past it, partitions holding their share flush early")
+	fs.IntVar(&f.arch.FlushBytes, "flush-bytes", 8<<20, "flush a partition early when its buffer reaches this many bytes")
+	fs.IntVar(&f.arch.BufferBytes, "buffer-bytes", 32<<20, "bound on what all partitions buffer together; past it, partitions holding their share flush early")
 	fs.StringVar(&f.arch.SpillDir, "spill-dir", "", "directory for Parquet files being written (default the system temp dir)")
+}
+
+// registerMemory registers --memory-limit-mib.
+func (f *pipelineFlags) registerMemory(fs *flag.FlagSet) {
+	fs.IntVar(&f.memLimit, "memory-limit-mib", 192, "soft memory limit of the Go runtime in MiB: the heap is collected harder near it instead of doubling (0: the Go default; GOMEMLIMIT wins when set)")
+}
+
+// applyMemoryLimit sets the runtime's soft memory limit unless GOMEMLIMIT
+// is set: without one, a heap of buffered rows can double before it is
+// collected.
+func (f *pipelineFlags) applyMemoryLimit(log *slog.Logger) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok || f.memLimit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(f.memLimit) << 20)
+	log.Debug("soft memory limit", slog.Int("mib", f.memLimit))
 }
 
 // pipeline holds what run, capture and archive open.
@@ -72,6 +91,7 @@ func (f *pipelineFlags) open(ctx context.Context, e *env, needURL bool) (*pipeli
 	if needURL && f.bus.cfg.URL == "" {
 		return nil, errors.New("no NATS server: pass --nats nats://HOST:4222 (a server started with -js), or run capture and archiver together with `tenantwal run`, which embeds one")
 	}
+	f.applyMemoryLimit(log)
 	p := &pipeline{log: log}
 	if p.reg, err = f.com.serveMetrics(ctx, log); err != nil {
 		return nil, err
@@ -130,6 +150,7 @@ func runPipeline(ctx context.Context, e *env, args []string, name string, withCa
 	f.store.register(fs)
 	f.bus.register(fs)
 	f.com.register(fs)
+	f.registerMemory(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
