@@ -2,19 +2,15 @@ package capture_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tenantwal/tenantwal/archiver/segment"
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/pipetest"
 	"github.com/tenantwal/tenantwal/internal/workload"
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -122,7 +118,7 @@ func (e *env) checkNoDuplicates(tenant string) {
 			last = en.Last
 		}
 		for _, o := range en.Objects {
-			for _, key := range readChanges(e, o.Key) {
+			for _, key := range pipetest.ObjectChanges(e.t, e.store, o.Key) {
 				k := en.Kind + " " + o.Table + " " + key
 				if prev, dup := seen[k]; dup {
 					e.t.Errorf("tenant %q: %s archived twice (entries %d and %d)", tenant, k, prev, en.Seq)
@@ -130,40 +126,5 @@ func (e *env) checkNoDuplicates(tenant string) {
 				seen[k] = en.Seq
 			}
 		}
-	}
-}
-
-// readChanges returns "lsn#seq op" for every row of the object at key.
-func readChanges(e *env, key string) []string {
-	e.t.Helper()
-	rc, err := e.store.Get(e.t.Context(), key)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rc.Close()
-	f, err := os.CreateTemp(e.t.TempDir(), "seg-*.parquet")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer f.Close()
-	n, err := io.Copy(f, rc)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	r, err := segment.NewReader(f, n)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer r.Close()
-	var out []string
-	for {
-		m, _, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, fmt.Sprintf("%s#%d %c", m.LSN, m.Seq, m.Op))
 	}
 }

@@ -384,7 +384,7 @@ func (e *Env) CheckNoDuplicates(tenant string) int {
 			last = en.Last
 		}
 		for _, o := range en.Objects {
-			for _, key := range e.readChanges(o.Key) {
+			for _, key := range ObjectChanges(e.T, e.Store, o.Key) {
 				k := en.Kind + " " + o.Table + " " + key
 				if prev, dup := seen[k]; dup {
 					e.T.Errorf("tenant %q: %s archived twice (entries %d and %d)", tenant, k, prev, en.Seq)
@@ -396,26 +396,27 @@ func (e *Env) CheckNoDuplicates(tenant string) int {
 	return len(seen)
 }
 
-// readChanges returns "lsn#seq op" for every row of the object at key.
-func (e *Env) readChanges(key string) []string {
-	e.T.Helper()
-	rc, err := e.Store.Get(e.T.Context(), key)
+// ObjectChanges returns "lsn#seq op" for every row of the segment object
+// at key, failing t on any error.
+func ObjectChanges(t testing.TB, store objstore.Store, key string) []string {
+	t.Helper()
+	rc, err := store.Get(t.Context(), key)
 	if err != nil {
-		e.T.Fatal(err)
+		t.Fatal(err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(e.T.TempDir(), "seg-*.parquet")
+	f, err := os.CreateTemp(t.TempDir(), "seg-*.parquet")
 	if err != nil {
-		e.T.Fatal(err)
+		t.Fatal(err)
 	}
 	defer f.Close()
 	n, err := io.Copy(f, rc)
 	if err != nil {
-		e.T.Fatal(err)
+		t.Fatal(err)
 	}
 	r, err := segment.NewReader(f, n)
 	if err != nil {
-		e.T.Fatal(err)
+		t.Fatal(err)
 	}
 	defer r.Close()
 	var out []string
@@ -425,7 +426,7 @@ func (e *Env) readChanges(key string) []string {
 			return out
 		}
 		if err != nil {
-			e.T.Fatal(err)
+			t.Fatal(err)
 		}
 		out = append(out, fmt.Sprintf("%s#%d %c", m.LSN, m.Seq, m.Op))
 	}

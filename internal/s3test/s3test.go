@@ -216,9 +216,24 @@ func launch(bin, dir, data string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start versitygw: %w", err)
 	}
+	cmd, exited, err := run(bin, addr, data, logf)
+	if err != nil {
+		return "", err
+	}
+	ep := "http://" + addr
+	if err := waitReady(ep, exited); err != nil {
+		_ = cmd.Process.Kill()
+		out, _ := os.ReadFile(logPath)
+		return "", fmt.Errorf("start %s on %s: %w; output:\n%s", bin, addr, err, out)
+	}
+	return ep, nil
+}
+
+// run starts versitygw serving data on addr, logging to logf (closed when
+// it exits); exited is closed when the process ends.
+func run(bin, addr, data string, logf *os.File) (*exec.Cmd, <-chan struct{}, error) {
 	cmd := exec.Command(bin, "--access", AccessKey, "--secret", SecretKey, "--port", addr, "posix", data)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
+	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
 	started := make(chan error, 1)
 	exited := make(chan struct{})
@@ -236,15 +251,9 @@ func launch(bin, dir, data string) (string, error) {
 		close(exited)
 	}()
 	if err := <-started; err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	ep := "http://" + addr
-	if err := waitReady(ep, exited); err != nil {
-		_ = cmd.Process.Kill()
-		out, _ := os.ReadFile(logPath)
-		return "", fmt.Errorf("start %s on %s: %w; output:\n%s", bin, addr, err, out)
-	}
-	return ep, nil
+	return cmd, exited, nil
 }
 
 // waitReady polls the server until it answers any HTTP response.

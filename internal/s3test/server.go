@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -29,7 +28,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	exited chan struct{}
+	exited <-chan struct{}
 }
 
 // StartServer runs versitygw on a free 127.0.0.1 port with a data dir under
@@ -98,26 +97,9 @@ func (s *Server) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--port", s.addr, "posix", s.data)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = sysProcAttr()
-	started := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		// The parent-death signal fires when the thread that started the
-		// child exits, so keep this thread alive as long as the child.
-		runtime.LockOSThread()
-		defer logf.Close()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
-		t.Fatalf("s3test: start %s: %v", s.bin, err)
+	cmd, exited, err := run(s.bin, s.addr, s.data, logf)
+	if err != nil {
+		t.Fatalf("s3test: %v", err)
 	}
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
