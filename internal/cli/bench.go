@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/tenantwal/tenantwal/internal/bench"
 )
@@ -12,10 +13,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench", "bench [--size 1] [--json FILE] [flags]")
 	var o bench.Options
 	var jsonOut, logLevel string
-	fs.Float64Var(&o.Size, "size", 1, "workload scale: 1 is a 1M-change backlog (about 2 minutes on 2 cores); 0.01 is a smoke test")
+	fs.Float64Var(&o.Size, "size", 1, "workload scale: 1 is a 1M-change backlog and a 1 GB transaction (about 4 minutes on 2 cores); 0.01 is a smoke test")
 	fs.IntVar(&o.Tenants, "tenants", 100, "number of tenants, half pool and half bridge")
 	fs.StringVar(&o.Dir, "dir", "", "working directory (default a new temp dir, removed afterwards)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the working directory")
+	fs.DurationVar(&o.FlushInterval, "flush-interval", 500*time.Millisecond, "the archiver's flush interval in the end-to-end instance (lag vs object count)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of capture decoding the backlog to this file")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file (- for stdout)")
 	fs.StringVar(&logLevel, "log-level", "warn", "log level of the pipeline")
