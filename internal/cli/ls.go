@@ -25,7 +25,10 @@ type lsTenant struct {
 	Rows      int64            `json:"rows"`
 	Bytes     int64            `json:"bytes"`
 	Error     string           `json:"error,omitempty"`
-	Entries   []lsEntry        `json:"entries,omitempty"`
+	// Gaps are the archive's gaps (the same for every tenant): restores
+	// into them refuse.
+	Gaps    []*schemas.Gap `json:"gaps,omitempty"`
+	Entries []lsEntry      `json:"entries,omitempty"`
 }
 
 type lsEntry struct {
@@ -69,6 +72,13 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		}
 		out = append(out, describe(id, t, err, tenant != ""))
 	}
+	gaps, err := catalog.ReadGaps(ctx, st)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		out[i].Gaps = gaps
+	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -79,6 +89,9 @@ func runLs(ctx context.Context, e *env, args []string) error {
 			out = []lsTenant{}
 		}
 		return enc.Encode(out)
+	}
+	if err := printGaps(e, gaps); err != nil {
+		return err
 	}
 	if len(out) == 0 {
 		fmt.Fprintf(e.stdout, "no tenants archived in %s yet\n", st)
@@ -146,4 +159,23 @@ func describe(id schemas.TenantID, t *catalog.Tenant, err error, detail bool) ls
 		}
 	}
 	return out
+}
+
+// printGaps lists the archive's gaps, if any, before the tenants.
+func printGaps(e *env, gaps []*schemas.Gap) error {
+	if len(gaps) == 0 {
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%d gap(s) in the archive: no tenant can be restored to a point inside one\n", len(gaps))
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GAP\tREASON\tFROM\tTO\tDETAIL")
+	for _, g := range gaps {
+		fmt.Fprintf(tw, "%d\t%s\t%s (%s)\t%s (%s)\t%s\n", g.Seq, g.Reason, g.FromTime.UTC().Format(time.RFC3339Nano), g.FromLSN,
+			g.ToTime.UTC().Format(time.RFC3339Nano), g.ToLSN, g.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
 }
