@@ -77,5 +77,5 @@ func TestTenantMovesKeyChangesBigTxnAndDeletes(t *testing.T) {
 	for _, cp := range cps {
 		e.verify(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }

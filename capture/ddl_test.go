@@ -90,5 +90,5 @@ func TestDDLMidStream(t *testing.T) {
 	for _, cp := range cps {
 		e.verifyState(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }

@@ -77,5 +77,5 @@ func TestEnumLabelAddedMidStream(t *testing.T) {
 	if got != want {
 		t.Errorf("labels in a fresh restore database: %s, source: %s", got, want)
 	}
-	p.stop(t)
+	p.Stop(t)
 }

@@ -62,7 +62,7 @@ func gapScenario(t *testing.T, e *env, reason string, breakSlot func()) {
 		}
 		return len(wms) > 0
 	})
-	p.stop(t)
+	p.Stop(t)
 
 	// Lost changes: a burst, and tenant acme emptied.
 	burst(40, 3)
@@ -97,7 +97,7 @@ func gapScenario(t *testing.T, e *env, reason string, breakSlot func()) {
 	for tenant := range tenants {
 		e.waitArchived(tenant, after.LSN)
 	}
-	p.stop(t)
+	p.Stop(t)
 
 	e.verify(before)
 	e.verify(after) // acme: no rows, although its old snapshot and changes had some
@@ -206,12 +206,7 @@ func TestOtherClusterNeedsRebaseline(t *testing.T) {
 			}
 		}
 		p := e.start()
-		err = p.g.Wait()
-		p.cancel()
-		p.cancel = nil
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = p.bus.Close(cctx)
+		err = p.Wait(t)
 		if err == nil || !strings.Contains(err.Error(), "--rebaseline") {
 			t.Fatalf("capture against another cluster: %v, want an error naming --rebaseline", err)
 		}

@@ -2,7 +2,6 @@ package capture_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantwal/tenantwal/archiver"
 	"github.com/tenantwal/tenantwal/capture"
@@ -23,6 +21,7 @@ import (
 	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/internal/pgcheck"
 	"github.com/tenantwal/tenantwal/internal/pgtest"
+	"github.com/tenantwal/tenantwal/internal/pipetest"
 	"github.com/tenantwal/tenantwal/replayer"
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -94,9 +93,7 @@ func (e *env) exec(sql string, args ...any) {
 
 // pipeline is a running capture + archiver.
 type pipeline struct {
-	cancel   context.CancelFunc
-	g        *errgroup.Group
-	bus      *bus.Bus
+	*pipetest.Group
 	registry *prometheus.Registry
 }
 
@@ -123,32 +120,7 @@ func (e *env) start() *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(pctx)
-	g.Go(func() error { return c.Run(gctx) })
-	g.Go(func() error { return a.Run(gctx) })
-	p := &pipeline{cancel: cancel, g: g, bus: b, registry: reg}
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-// stop stops the pipeline; an error other than the cancellation fails the
-// test.
-func (p *pipeline) stop(t *testing.T) {
-	t.Helper()
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	p.cancel = nil
-	if err := p.g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("pipeline: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.bus.Close(ctx); err != nil {
-		t.Errorf("close bus: %v", err)
-	}
+	return &pipeline{Group: pipetest.Go(t, b, c.Run, a.Run), registry: reg}
 }
 
 // counter returns the value of the counter named name.

@@ -75,7 +75,7 @@ func testPartitioned(t *testing.T, viaRoot bool) {
 	for _, cp := range cps {
 		e.verifyState(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 // TestGeneratedColumnsAndFullIdentityWithoutKey restores a table with
@@ -117,5 +117,5 @@ func TestGeneratedColumnsAndFullIdentityWithoutKey(t *testing.T) {
 	for _, cp := range cps {
 		e.verifyState(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }

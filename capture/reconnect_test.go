@@ -190,7 +190,7 @@ func TestReconnectsAfterCrashAndBlackhole(t *testing.T) {
 	for tenant := range tenants {
 		e.waitArchived(tenant, cps[3].LSN)
 	}
-	p.stop(t)
+	p.Stop(t)
 	for _, cp := range cps {
 		e.verify(cp)
 	}

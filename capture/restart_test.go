@@ -74,7 +74,7 @@ func TestRestartsNeitherLoseNorDuplicate(t *testing.T) {
 		advance(40)
 		cps = append(cps, takeCheckpoint())
 		advance(20 + int64(i*7))
-		p.stop(t) // mid-workload
+		p.Stop(t) // mid-workload
 		if i == 2 || i == 4 {
 			e.busDir = t.TempDir() // JetStream lost everything
 		}
@@ -90,7 +90,7 @@ func TestRestartsNeitherLoseNorDuplicate(t *testing.T) {
 	for tenant := range tenants {
 		e.waitArchived(tenant, cps[len(cps)-1].LSN)
 	}
-	p.stop(t)
+	p.Stop(t)
 	for _, cp := range cps {
 		e.verify(cp)
 	}

@@ -92,7 +92,7 @@ func TestInitialSnapshotAndNewTenants(t *testing.T) {
 		"new": {bridgeTable("new", "orders")},
 	})
 	e.verify(after)
-	p.stop(t)
+	p.Stop(t)
 
 	// The new tenants had no rows at the baseline.
 	e.restoreAndCompare("c", replayer.Target{LSN: base.LSN}, map[string]pgcheck.Sum{accounts.qualified(): {}})
@@ -114,7 +114,7 @@ func TestLargeInitialSnapshot(t *testing.T) {
 	before := e.checkpoint(map[string][]table{"a": {accounts}, "b": {accounts}})
 	p := e.start()
 	base := e.waitBaseline()
-	p.stop(t)
+	p.Stop(t)
 	entries, err := catalog.ReadManifest(t.Context(), e.store, "a")
 	if err != nil {
 		t.Fatal(err)

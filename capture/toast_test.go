@@ -71,7 +71,7 @@ func testUnchangedToast(t *testing.T, ddl string) {
 	for _, cp := range cps {
 		e.verify(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 // TestUnchangedToastTenantMove moves a row with an out-of-line value to
@@ -101,7 +101,7 @@ func TestUnchangedToastTenantMove(t *testing.T) {
 			e.exec(`INSERT INTO public.docs SELECT 'a', 4, 0, ` + bigValue("4"))
 			e.exec(`UPDATE public.docs SET tenant_id = 'b', n = 5 WHERE tenant_id = 'a' AND id = 4`)
 			e.verify(e.checkpoint(tenants))
-			p.stop(t)
+			p.Stop(t)
 		})
 	}
 }

@@ -69,7 +69,7 @@ func TestPoolTruncate(t *testing.T) {
 
 	// After a restart, tenant c's rows of t2 are known only to the archive.
 	e.waitConfirmed(cps[len(cps)-1].LSN)
-	p.stop(t)
+	p.Stop(t)
 	e.exec(`INSERT INTO public.parent VALUES ('c', 1); INSERT INTO public.child VALUES ('c', 1, 1)`)
 	p = e.start()
 	e.exec(`TRUNCATE public.t2`)
@@ -91,5 +91,5 @@ func TestPoolTruncate(t *testing.T) {
 	for _, cp := range cps {
 		e.verifyState(cp)
 	}
-	p.stop(t)
+	p.Stop(t)
 }

@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantwal/tenantwal/archiver"
 	"github.com/tenantwal/tenantwal/capture"
@@ -21,6 +18,7 @@ import (
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/internal/pgcheck"
+	"github.com/tenantwal/tenantwal/internal/pipetest"
 	"github.com/tenantwal/tenantwal/internal/workload"
 	"github.com/tenantwal/tenantwal/replayer"
 	"github.com/tenantwal/tenantwal/schemas"
@@ -34,11 +32,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // pipeline is a running capture + archiver.
-type pipeline struct {
-	cancel context.CancelFunc
-	g      *errgroup.Group
-	bus    *bus.Bus
-}
+type pipeline struct{ *pipetest.Group }
 
 // startPipeline runs capture and archiver for dsn into store, with short
 // intervals, until stop or the test's end.
@@ -62,32 +56,7 @@ func startPipeline(t *testing.T, dsn string, store objstore.Store, rc route.Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(pctx)
-	g.Go(func() error { return c.Run(gctx) })
-	g.Go(func() error { return a.Run(gctx) })
-	p := &pipeline{cancel: cancel, g: g, bus: b}
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-// stop stops the pipeline; an error other than the cancellation fails the
-// test.
-func (p *pipeline) stop(t *testing.T) {
-	t.Helper()
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	p.cancel = nil
-	if err := p.g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("pipeline: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.bus.Close(ctx); err != nil {
-		t.Errorf("close bus: %v", err)
-	}
+	return &pipeline{pipetest.Go(t, b, c.Run, a.Run)}
 }
 
 // waitFor polls cond until it holds, failing the test after timeout.

@@ -127,7 +127,7 @@ func testRestoreAtCheckpoints(t *testing.T, store objstore.Store) {
 		ten, err := catalog.LoadTenant(ctx, store, schemas.TenantID(restored[0]))
 		return err == nil && ten.Range.ToLSN >= afterLSN
 	})
-	p.stop(t)
+	p.Stop(t)
 	ten, err := catalog.LoadTenant(ctx, store, schemas.TenantID(restored[0]))
 	if err != nil {
 		t.Fatal(err)

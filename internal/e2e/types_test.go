@@ -117,6 +117,6 @@ func TestValuesRoundTripExactly(t *testing.T) {
 		ten, err := catalog.LoadTenant(ctx, store, "types")
 		return err == nil && ten.Range.ToLSN >= lsn
 	})
-	p.stop(t)
+	p.Stop(t)
 	restoreAndCompare(t, pool, store, "types", replayer.Target{LSN: lsn}, map[string]pgcheck.Sum{"tenant_types.t": want})
 }

@@ -26,19 +26,8 @@ func (e *Env) StreamMessages(from, to uint64) []StreamMsg {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(e.T.Context(), time.Minute)
 	defer cancel()
-	nc, err := nats.Connect(e.NATS.URL(), nats.Timeout(5*time.Second))
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	st, err := js.Stream(ctx, bus.DefaultStream)
-	if err != nil {
-		e.T.Fatal(err)
-	}
+	st, closeConn := e.stream(ctx)
+	defer closeConn()
 	info, err := st.Info(ctx)
 	if err != nil {
 		e.T.Fatal(err)
@@ -65,24 +54,34 @@ func (e *Env) StreamMessages(from, to uint64) []StreamMsg {
 	return out
 }
 
+// stream connects to the NATS server and returns the tenantwal stream and
+// a function closing the connection.
+func (e *Env) stream(ctx context.Context) (jetstream.Stream, func()) {
+	e.T.Helper()
+	nc, err := nats.Connect(e.NATS.URL(), nats.Timeout(5*time.Second))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		e.T.Fatal(err)
+	}
+	st, err := js.Stream(ctx, bus.DefaultStream)
+	if err != nil {
+		nc.Close()
+		e.T.Fatal(err)
+	}
+	return st, nc.Close
+}
+
 // StreamLastSeq is the stream's last sequence number.
 func (e *Env) StreamLastSeq() uint64 {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(e.T.Context(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(e.NATS.URL(), nats.Timeout(5*time.Second))
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	st, err := js.Stream(ctx, bus.DefaultStream)
-	if err != nil {
-		e.T.Fatal(err)
-	}
+	st, closeConn := e.stream(ctx)
+	defer closeConn()
 	info, err := st.Info(ctx)
 	if err != nil {
 		e.T.Fatal(err)
@@ -95,19 +94,8 @@ func (e *Env) AckFloors() map[string]uint64 {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(e.T.Context(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(e.NATS.URL(), nats.Timeout(5*time.Second))
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	st, err := js.Stream(ctx, bus.DefaultStream)
-	if err != nil {
-		e.T.Fatal(err)
-	}
+	st, closeConn := e.stream(ctx)
+	defer closeConn()
 	out := map[string]uint64{}
 	lister := st.ListConsumers(ctx)
 	for ci := range lister.Info() {
