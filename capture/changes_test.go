@@ -54,7 +54,7 @@ func TestTenantMovesKeyChangesBigTxnAndDeletes(t *testing.T) {
 	cps = append(cps, e.checkpoint(tenants))
 
 	// One transaction of 50,000 rows over three tenants is chunked.
-	before := p.counter(t, "tenantwal_capture_messages_published_total")
+	before := p.metric(t, "tenantwal_capture_messages_published_total")
 	e.exec(`BEGIN;
 		INSERT INTO public.bulk SELECT (ARRAY['a', 'b', 'c'])[1 + i % 3], i, md5(i::text) || md5((i * 7)::text) FROM generate_series(1, 50000) i;
 		UPDATE public.bulk SET payload = 'updated' WHERE id % 1000 = 0;
@@ -63,7 +63,7 @@ func TestTenantMovesKeyChangesBigTxnAndDeletes(t *testing.T) {
 		COMMIT`)
 	cps = append(cps, e.checkpoint(tenants))
 	waitFor(t, 10e9, "the big transaction published", func() bool {
-		return p.counter(t, "tenantwal_capture_messages_published_total")-before >= 6
+		return p.metric(t, "tenantwal_capture_messages_published_total")-before >= 6
 	})
 
 	// Every row of tenant c goes.

@@ -56,6 +56,13 @@ type env struct {
 func newEnv(t *testing.T, rc route.Config) *env {
 	t.Helper()
 	dsn := pgtest.NewDB(t)
+	return newEnvFor(t, dsn, dsn, rc)
+}
+
+// newEnvFor is an env on the source database dsn, which capture reaches as
+// captureDSN; restores go to a new database of the shared cluster.
+func newEnvFor(t *testing.T, dsn, captureDSN string, rc route.Config) *env {
+	t.Helper()
 	pool, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func newEnv(t *testing.T, rc route.Config) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, dsn: dsn, pool: pool, rdsn: rdsn, rpool: rpool, store: store, busDir: t.TempDir(), cfg: capture.Config{
-		DSN:             dsn,
+		DSN:             captureDSN,
 		Slot:            pgtest.RandomName("s_"),
 		Publication:     pgtest.RandomName("p_"),
 		Route:           rc,
@@ -123,8 +130,8 @@ func (e *env) start() *pipeline {
 	return &pipeline{Group: pipetest.Go(t, b, c.Run, a.Run), registry: reg}
 }
 
-// counter returns the value of the counter named name.
-func (p *pipeline) counter(t *testing.T, name string) float64 {
+// metric returns the value of the gauge or counter named name.
+func (p *pipeline) metric(t *testing.T, name string) float64 {
 	t.Helper()
 	mfs, err := p.registry.Gather()
 	if err != nil {
@@ -132,7 +139,11 @@ func (p *pipeline) counter(t *testing.T, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+			m := mf.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	t.Fatalf("no metric %s", name)

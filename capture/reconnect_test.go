@@ -8,11 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantwal/tenantwal/capture"
 	"github.com/tenantwal/tenantwal/capture/route"
-	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/internal/pgserver"
 	"github.com/tenantwal/tenantwal/internal/pgtest"
 	"github.com/tenantwal/tenantwal/internal/workload"
@@ -56,55 +53,11 @@ func newOwnEnv(t *testing.T, s *pgserver.Server, rc route.Config, captureHost st
 	}
 	admin.Close(ctx)
 	dsn := s.DSN(db)
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	rdsn := pgtest.NewDB(t)
-	rpool, err := pgxpool.New(ctx, rdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rpool.Close)
-	store, err := objstore.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cdsn := dsn
 	if captureHost != "" {
 		cdsn = strings.Replace(dsn, fmt.Sprintf("127.0.0.1:%d", s.Port()), captureHost, 1)
 	}
-	return &env{t: t, dsn: dsn, pool: pool, rdsn: rdsn, rpool: rpool, store: store, busDir: t.TempDir(), cfg: capture.Config{
-		DSN:             cdsn,
-		Slot:            pgtest.RandomName("s_"),
-		Publication:     pgtest.RandomName("p_"),
-		Route:           rc,
-		Heartbeat:       100 * time.Millisecond,
-		StatusInterval:  100 * time.Millisecond,
-		MarkerInterval:  100 * time.Millisecond,
-		ConfirmInterval: 100 * time.Millisecond,
-	}}
-}
-
-// gauge returns the value of the gauge or counter named name.
-func (p *pipeline) metric(t *testing.T, name string) float64 {
-	t.Helper()
-	mfs, err := p.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			if g := m.GetGauge(); g != nil {
-				return g.GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return newEnvFor(t, dsn, cdsn, rc)
 }
 
 // TestReconnectsAfterCrashAndBlackhole stops PostgreSQL with an immediate
