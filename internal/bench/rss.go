@@ -36,15 +36,7 @@ const (
 // body of two paragraphs (~750 bytes).
 const rssDDL = `CREATE TABLE public.big (
 	tenant_id  text NOT NULL,
-	id         bigint NOT NULL,
-	status     text NOT NULL,
-	customer   text NOT NULL,
-	email      text NOT NULL,
-	amount     numeric(14,2) NOT NULL,
-	attrs      jsonb NOT NULL,
-	note       text,
-	created_at timestamptz NOT NULL,
-	updated_at timestamptz NOT NULL,
+	id         bigint NOT NULL,` + orderColumnsDDL + `,
 	body       text NOT NULL,
 	PRIMARY KEY (tenant_id, id)
 )`

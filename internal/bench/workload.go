@@ -27,9 +27,9 @@ const (
 	bridgeStart = "tenant_"
 )
 
-const poolDDL = `CREATE TABLE public.orders (
-	tenant_id  text NOT NULL,
-	id         bigint NOT NULL,
+// orderColumnsDDL are the columns after id of every orders table (and of
+// the peak RSS measure's table).
+const orderColumnsDDL = `
 	status     text NOT NULL,
 	customer   text NOT NULL,
 	email      text NOT NULL,
@@ -37,22 +37,18 @@ const poolDDL = `CREATE TABLE public.orders (
 	attrs      jsonb NOT NULL,
 	note       text,
 	created_at timestamptz NOT NULL,
-	updated_at timestamptz NOT NULL,
+	updated_at timestamptz NOT NULL`
+
+const poolDDL = `CREATE TABLE public.orders (
+	tenant_id  text NOT NULL,
+	id         bigint NOT NULL,` + orderColumnsDDL + `,
 	PRIMARY KEY (tenant_id, id)
 );
 `
 
 const bridgeDDL = `CREATE SCHEMA %[1]s;
 CREATE TABLE %[1]s.orders (
-	id         bigint PRIMARY KEY,
-	status     text NOT NULL,
-	customer   text NOT NULL,
-	email      text NOT NULL,
-	amount     numeric(14,2) NOT NULL,
-	attrs      jsonb NOT NULL,
-	note       text,
-	created_at timestamptz NOT NULL,
-	updated_at timestamptz NOT NULL
+	id         bigint PRIMARY KEY,` + orderColumnsDDL + `
 );
 `
 
