@@ -12,6 +12,7 @@ import (
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/pgserver"
 	"github.com/tenantwal/tenantwal/internal/pgtest"
+	"github.com/tenantwal/tenantwal/internal/pipetest"
 	"github.com/tenantwal/tenantwal/internal/workload"
 )
 
@@ -148,6 +149,6 @@ func TestReconnectsAfterCrashAndBlackhole(t *testing.T) {
 		e.verify(cp)
 	}
 	for tenant := range tenants {
-		e.checkNoDuplicates(tenant)
+		pipetest.CheckNoDuplicates(t, e.store, tenant)
 	}
 }

@@ -9,10 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantwal/tenantwal/capture/route"
-	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pipetest"
 	"github.com/tenantwal/tenantwal/internal/workload"
-	"github.com/tenantwal/tenantwal/schemas"
 )
 
 var restartSpec = workload.Spec{Pool: []string{"acme", "umbrella corp/eu.west", "42"}, Bridge: []string{"hooli"}}
@@ -95,36 +93,6 @@ func TestRestartsNeitherLoseNorDuplicate(t *testing.T) {
 		e.verify(cp)
 	}
 	for tenant := range tenants {
-		e.checkNoDuplicates(tenant)
-	}
-}
-
-// checkNoDuplicates reads every archived row of tenant and fails the test
-// if a change (table, position, operation) is stored twice.
-func (e *env) checkNoDuplicates(tenant string) {
-	e.t.Helper()
-	ctx := e.t.Context()
-	entries, err := catalog.ReadManifest(ctx, e.store, schemas.TenantID(tenant))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	seen := map[string]uint64{}
-	var last schemas.Pos
-	for _, en := range entries {
-		if en.Kind == schemas.EntrySegment && len(en.Objects) > 0 {
-			if !last.Less(en.First) {
-				e.t.Errorf("tenant %q: entry %d starts at %s, not after the previous entry's last change %s", tenant, en.Seq, en.First, last)
-			}
-			last = en.Last
-		}
-		for _, o := range en.Objects {
-			for _, key := range pipetest.ObjectChanges(e.t, e.store, o.Key) {
-				k := en.Kind + " " + o.Table + " " + key
-				if prev, dup := seen[k]; dup {
-					e.t.Errorf("tenant %q: %s archived twice (entries %d and %d)", tenant, k, prev, en.Seq)
-				}
-				seen[k] = en.Seq
-			}
-		}
+		pipetest.CheckNoDuplicates(t, e.store, tenant)
 	}
 }

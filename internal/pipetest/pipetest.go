@@ -370,24 +370,30 @@ func (e *Env) RestoreAndCompare(tenant string, target replayer.Target, want map[
 // number of changes archived.
 func (e *Env) CheckNoDuplicates(tenant string) int {
 	e.T.Helper()
-	entries, err := catalog.ReadManifest(e.T.Context(), e.Store, schemas.TenantID(tenant))
+	return CheckNoDuplicates(e.T, e.Store, tenant)
+}
+
+// CheckNoDuplicates is Env.CheckNoDuplicates on any store.
+func CheckNoDuplicates(t testing.TB, store objstore.Store, tenant string) int {
+	t.Helper()
+	entries, err := catalog.ReadManifest(t.Context(), store, schemas.TenantID(tenant))
 	if err != nil {
-		e.T.Fatal(err)
+		t.Fatal(err)
 	}
 	seen := map[string]uint64{}
 	var last schemas.Pos
 	for _, en := range entries {
 		if en.Kind == schemas.EntrySegment && len(en.Objects) > 0 {
 			if !last.Less(en.First) {
-				e.T.Errorf("tenant %q: entry %d starts at %s, not after the previous entry's last change %s", tenant, en.Seq, en.First, last)
+				t.Errorf("tenant %q: entry %d starts at %s, not after the previous entry's last change %s", tenant, en.Seq, en.First, last)
 			}
 			last = en.Last
 		}
 		for _, o := range en.Objects {
-			for _, key := range ObjectChanges(e.T, e.Store, o.Key) {
+			for _, key := range ObjectChanges(t, store, o.Key) {
 				k := en.Kind + " " + o.Table + " " + key
 				if prev, dup := seen[k]; dup {
-					e.T.Errorf("tenant %q: %s archived twice (entries %d and %d)", tenant, k, prev, en.Seq)
+					t.Errorf("tenant %q: %s archived twice (entries %d and %d)", tenant, k, prev, en.Seq)
 				}
 				seen[k] = en.Seq
 			}
