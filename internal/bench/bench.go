@@ -488,12 +488,19 @@ func (r *runner) snapshotBytes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A snapshot archived over several flushes has partial entries, and its
+	// complete entry lists their objects again: count each object once.
 	var size, rows int64
+	seen := map[string]bool{}
 	for _, e := range entries {
 		if e.Kind != schemas.EntrySnapshot {
 			continue
 		}
 		for _, o := range e.Objects {
+			if seen[o.Key] {
+				continue
+			}
+			seen[o.Key] = true
 			size += o.Bytes
 			rows += o.Rows
 		}
