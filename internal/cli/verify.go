@@ -86,6 +86,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "checked %d tenant(s), %d manifest entries, %d objects, %d rows, %d bytes in %s\n",
 			rep.Tenants, rep.Entries, rep.Objects, rep.Rows, rep.Bytes, st)
+		if err := printGaps(e, rep.Gaps); err != nil {
+			return err
+		}
+		if rep.Pending != "" {
+			fmt.Fprintf(e.stdout, "pending %s\n", rep.Pending)
+		}
 		for _, p := range rep.Problems {
 			fmt.Fprintf(e.stdout, "PROBLEM %s\n", p)
 		}

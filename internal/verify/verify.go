@@ -2,7 +2,8 @@
 // tenant's manifest names exists and matches its size, checksum, row count
 // and positions; the manifest log has no holes and its ranges do not run
 // backwards; objects no manifest names (orphans of interrupted flushes) are
-// listed.
+// listed; the archive's gap records decode, are numbered without holes and
+// in order, and are listed with the state of their fresh baselines.
 package verify
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/objstore"
@@ -26,6 +28,9 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if p.Tenant == "" {
+		return fmt.Sprintf("archive: %s: %s", p.Object, p.Reason)
+	}
 	if p.Object == "" {
 		return fmt.Sprintf("tenant %q: %s", p.Tenant, p.Reason)
 	}
@@ -44,6 +49,14 @@ type Report struct {
 	// names: left by a flush interrupted before its manifest commit. A
 	// restore never reads them; they are not problems.
 	Orphans []string `json:"orphans"`
+	// Gaps are the archive's gaps: spans in which capture lost its
+	// position in the source's WAL (see schemas.Gap). They are known and
+	// recorded, so not problems: no restore can target a point inside one.
+	Gaps []*schemas.Gap `json:"gaps"`
+	// Pending describes a gap whose fresh baseline is not archived yet:
+	// restores past the gap wait for it. Capture takes it again at its
+	// next start if it was interrupted. Empty when none.
+	Pending string `json:"pending_baseline,omitempty"`
 }
 
 // OK reports whether no problem was found.
@@ -68,13 +81,58 @@ func Tenants(ctx context.Context, store objstore.Store, ids []schemas.TenantID, 
 			return nil, err
 		}
 	}
-	rep := &Report{Problems: []Problem{}, Orphans: []string{}}
+	rep := &Report{Problems: []Problem{}, Orphans: []string{}, Gaps: []*schemas.Gap{}}
+	if err := gaps(ctx, store, rep); err != nil {
+		return rep, err
+	}
 	for _, id := range ids {
 		if err := tenant(ctx, store, id, opts, rep); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// gaps checks and lists the archive's gap records: they must decode and be
+// numbered 1, 2, ... (catalog.ReadGaps), and each must start at or after
+// the end of the one before. A gap newer than the archive's baseline is
+// one whose fresh baseline is still being taken.
+func gaps(ctx context.Context, store objstore.Store, rep *Report) error {
+	gs, err := catalog.ReadGaps(ctx, store)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Problems = append(rep.Problems, Problem{Object: schemas.GapPrefix,
+			Reason: fmt.Sprintf("%v: restores refuse to run until the gap records read back (restore them from the store's versioning or backup)", err)})
+		return nil
+	}
+	rep.Gaps = append(rep.Gaps, gs...)
+	for i := 1; i < len(gs); i++ {
+		if gs[i].FromLSN < gs[i-1].ToLSN {
+			rep.Problems = append(rep.Problems, Problem{Object: schemas.GapKey(gs[i].Seq),
+				Reason: fmt.Sprintf("gap %d starts at %s, before gap %d ends at %s: the gap records were altered", gs[i].Seq, gs[i].FromLSN, gs[i-1].Seq, gs[i-1].ToLSN)})
+		}
+	}
+	if len(gs) == 0 {
+		return nil
+	}
+	last := gs[len(gs)-1]
+	base, err := catalog.ReadBaseline(ctx, store)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		rep.Problems = append(rep.Problems, Problem{Object: schemas.BaselineKey,
+			Reason: "missing, but the archive has gap records: every restore needs the baseline (restore it from the store's versioning or backup)"})
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Problems = append(rep.Problems, Problem{Object: schemas.BaselineKey, Reason: err.Error()})
+	case base.LSN < last.ToLSN:
+		rep.Pending = fmt.Sprintf("gap %d: the fresh baseline at LSN %s is not archived yet (the archive's baseline is at %s); restores past %s wait for it, and capture takes it again at its next start if it was interrupted",
+			last.Seq, last.ToLSN, base.LSN, last.FromTime.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 func tenant(ctx context.Context, store objstore.Store, id schemas.TenantID, opts Options, rep *Report) error {
