@@ -245,10 +245,24 @@ func (s *FileStore) Stat(ctx context.Context, key string) (Info, error) {
 // Objects written or deleted during the walk may or may not be seen.
 func (s *FileStore) List(ctx context.Context, prefix string) iter.Seq2[Info, error] {
 	return func(yield func(Info, error) bool) {
-		if _, err := s.walk(ctx, "", prefix, yield); err != nil {
+		if _, err := s.walk(ctx, listStart(prefix), prefix, yield); err != nil {
 			yield(Info{}, fmt.Errorf("list %s %q: %w", s, prefix, err))
 		}
 	}
+}
+
+// listStart is the deepest directory that holds every key starting with
+// prefix: the prefix up to its last "/" ("" for the root). Listing one
+// tenant's manifest then reads that tenant's directories, not the
+// directory of every tenant. A prefix that is not a plain relative path
+// starts at the root, where walk's prefix filter still applies.
+func listStart(prefix string) string {
+	dir := prefix[:strings.LastIndex(prefix, "/")+1]
+	if dir == "" || strings.HasPrefix(dir, "/") || strings.Contains(dir, "//") || strings.Contains(dir, "\\") ||
+		slices.Contains(strings.Split(strings.TrimSuffix(dir, "/"), "/"), "..") || slices.Contains(strings.Split(strings.TrimSuffix(dir, "/"), "/"), ".") {
+		return ""
+	}
+	return dir
 }
 
 // walk lists directory rel (a key prefix ending in "/", or "") and

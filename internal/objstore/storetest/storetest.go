@@ -338,7 +338,7 @@ func testListOrder(t *testing.T, ctx context.Context, s objstore.Store) {
 	}
 	sorted := slices.Clone(listKeysFixture)
 	slices.Sort(sorted)
-	for _, prefix := range []string{"", "x/", "x/a", "x/a/", "x/a/c", "x/a%", "x/b", "y", "z", "nope", "x/a/c/d", "x/a/c/d/"} {
+	for _, prefix := range []string{"", "x/", "x/a", "x/a/", "x/a/c", "x/a%", "x/b", "y", "z", "nope", "x/a/c/d", "x/a/c/d/", "nope/deep/", "x/zz/q", "../x/", "x//a"} {
 		want := filterPrefix(sorted, prefix)
 		if got := listKeys(t, ctx, s, prefix); !slices.Equal(got, want) {
 			t.Errorf("List(%q) =\n  %q\nwant\n  %q", prefix, got, want)
