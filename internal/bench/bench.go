@@ -45,6 +45,9 @@ type Options struct {
 	// BinDir holds the PostgreSQL binaries (postgres, initdb,
 	// pg_recvlogical, pg_dump). Default pgserver.FindBinDir().
 	BinDir string
+	// PoolTenants is the number of pool tenants of the many-tenants memory
+	// measure, which precedes the big transaction. Default 10,000.
+	PoolTenants int
 	// Workers is the number of workload connections. Default 2.
 	Workers int
 	// LagDuration is how long the steady load of the lag measure runs.
@@ -76,6 +79,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers == 0 {
 		o.Workers = 2
+	}
+	if o.PoolTenants == 0 {
+		o.PoolTenants = 10_000
+	}
+	if o.PoolTenants < 1 || o.PoolTenants > 100_000 {
+		return fmt.Errorf("bench: %d pool tenants for the memory measure: want 1 to 100000", o.PoolTenants)
 	}
 	if o.LagDuration == 0 {
 		o.LagDuration = min(lagDuration, max(3*time.Second, time.Duration(o.Size*float64(lagDuration))))
@@ -165,7 +174,7 @@ func Run(ctx context.Context, opts Options, progress io.Writer) (rep *Report, er
 		{"restore one tenant at the backlog's end vs COPY FROM", r.restore},
 		{"tenant snapshot bytes vs pg_dump -Fc", r.snapshotBytes},
 		{"whole-cluster PITR runbook to the same point, for the same tenant", r.pitrCompare},
-		{"peak RSS of tenantwal capture and archive (child processes) through one big transaction", r.peakRSS},
+		{"peak RSS of tenantwal capture and archive (child processes) with many pool tenants, then through one big transaction", r.peakRSS},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(progress, "==> %s\n", s.name)

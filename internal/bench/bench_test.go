@@ -18,7 +18,7 @@ import (
 // targets: a CI machine's timings mean nothing.
 func TestRunTiny(t *testing.T) {
 	ctx := t.Context()
-	opts := bench.Options{Size: 0.01, Tenants: 20, Dir: t.TempDir(), LagDuration: 3 * time.Second}
+	opts := bench.Options{Size: 0.01, Tenants: 20, PoolTenants: 300, Dir: t.TempDir(), LagDuration: 3 * time.Second}
 	if os.Getenv("TENANTWAL_TEST_LOG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -42,7 +42,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%q: value %v, ceiling %v, ratio %v: want all positive", name, m.Value, m.Ceiling, m.Ratio)
 		}
 	}
-	for _, name := range []string{bench.MeasureRSSCapture, bench.MeasureRSSArchiver} {
+	for _, name := range []string{bench.MeasureRSSCapture, bench.MeasureRSSArchiver, bench.MeasureRSSCaptureTenants, bench.MeasureRSSArchiverTenants} {
 		if m := rep.Measure(name); m == nil || m.Value < 1 || m.Value > 4096 {
 			t.Errorf("%q: %+v, want a peak RSS between 1 MiB and 4 GiB", name, m)
 		}

@@ -15,6 +15,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	var jsonOut, logLevel string
 	fs.Float64Var(&o.Size, "size", 1, "workload scale: 1 is a 1M-change backlog and a 1 GB transaction (about 4 minutes on 2 cores); 0.01 is a smoke test")
 	fs.IntVar(&o.Tenants, "tenants", 100, "number of tenants, half pool and half bridge")
+	fs.IntVar(&o.PoolTenants, "pool-tenants", 10_000, "number of pool tenants of the many-tenants memory measure (before the big transaction)")
 	fs.StringVar(&o.Dir, "dir", "", "working directory (default a new temp dir, removed afterwards)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the working directory")
 	fs.DurationVar(&o.FlushInterval, "flush-interval", 500*time.Millisecond, "the archiver's flush interval in the end-to-end instance (lag vs object count)")
