@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // tempPrefix starts the name of every temporary file the file store
@@ -39,10 +40,17 @@ func ValidateKey(key string) error {
 	return nil
 }
 
+// copyBufs are copyCtx's buffers: an archiver flush puts thousands of
+// small objects, and a fresh 256 KiB buffer for each was most of its
+// allocation.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // copyCtx copies r to w like io.Copy, but checks ctx before every read so
 // that a copy from a slow or endless reader stops when the caller gives up.
 func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, 256<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
