@@ -3,13 +3,20 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"iter"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/objstore"
+	"github.com/tenantwal/tenantwal/internal/pgcheck"
+	"github.com/tenantwal/tenantwal/replayer"
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
@@ -109,9 +116,13 @@ FROM generate_series($1::bigint, $2::bigint) g`, tenantCol, orderColumns, tenant
 			return fmt.Errorf("many tenants: tenant %s has %d rows in the archive, want %d", manyTenant(i), got, perTenant)
 		}
 	}
-	note := fmt.Sprintf("%d pool tenants: %d transactions of up to %d rows, each row another tenant's (%d rows per tenant); inserted in %s, durable %s after the last commit; %d objects; %s",
+	restored, err := restoreOneOfMany(ctx, s, conn, manyTenant(tenants/2))
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d pool tenants: %d transactions of up to %d rows, each row another tenant's (%d rows per tenant); inserted in %s, durable %s after the last commit; %d objects; %s; %s",
 		tenants, (rows+manyTxnRows-1)/manyTxnRows, manyTxnRows, perTenant, committed.Sub(start).Round(time.Millisecond),
-		archived.Sub(committed).Round(time.Millisecond), objects, goEnv())
+		archived.Sub(committed).Round(time.Millisecond), objects, restored, goEnv())
 	for _, x := range []struct {
 		name string
 		peak memory
@@ -119,7 +130,7 @@ FROM generate_series($1::bigint, $2::bigint) g`, tenantCol, orderColumns, tenant
 		r.rep.Rows = append(r.rep.Rows, Measure{Name: x.name, Value: float64(x.peak.HWM) / (1 << 20), Unit: "MiB",
 			Target: "< 256 MiB", Met: x.peak.HWM < rssBound,
 			Note: fmt.Sprintf("VmHWM of the child process since this phase started; RSS %s at the end. %s", mib(x.peak.RSS), note)})
-		r.printf("%s: %s", x.name, mib(x.peak.HWM))
+		r.printf("%s: %s (%d tenants)", x.name, mib(x.peak.HWM), tenants)
 	}
 	r.printf("%s", note)
 	return nil
@@ -132,4 +143,80 @@ func resetPeak(pid int) error {
 		return fmt.Errorf("reset the peak RSS of pid %d: %w (needs Linux 4.0+ /proc)", pid, err)
 	}
 	return nil
+}
+
+// tracingStore records the keys and prefixes a restore reads.
+type tracingStore struct {
+	objstore.Store
+	mu    sync.Mutex
+	reads []string
+}
+
+func (t *tracingStore) record(k string) {
+	t.mu.Lock()
+	t.reads = append(t.reads, k)
+	t.mu.Unlock()
+}
+
+func (t *tracingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	t.record(key)
+	return t.Store.Get(ctx, key)
+}
+
+func (t *tracingStore) Stat(ctx context.Context, key string) (objstore.Info, error) {
+	t.record(key)
+	return t.Store.Stat(ctx, key)
+}
+
+func (t *tracingStore) List(ctx context.Context, prefix string) iter.Seq2[objstore.Info, error] {
+	t.record(prefix)
+	return t.Store.List(ctx, prefix)
+}
+
+// restoreOneOfMany restores tenant id side by side at the end of its range
+// and checks that it equals the source and that every tenant object read
+// was its own (the archive-wide records under "_sys/" aside).
+func restoreOneOfMany(ctx context.Context, s *rssRun, conn *pgx.Conn, id schemas.TenantID) (string, error) {
+	ts := &tracingStore{Store: s.store}
+	start := time.Now()
+	t, err := catalog.LoadTenant(ctx, ts, id)
+	if err != nil {
+		return "", err
+	}
+	plan, err := replayer.PlanRestore(t, replayer.Target{LSN: t.Range.ToLSN})
+	if err != nil {
+		return "", err
+	}
+	res, err := replayer.Apply(ctx, ts, conn, plan, replayer.Options{Schema: "bench_one_of_many", TempDir: s.dir})
+	if err != nil {
+		return "", err
+	}
+	took := time.Since(start)
+	own := schemas.TenantPrefix(id)
+	tenantReads := 0
+	for _, k := range ts.reads {
+		switch {
+		case strings.HasPrefix(k, own):
+			tenantReads++
+		case strings.HasPrefix(k, "_sys/"):
+		default:
+			return "", fmt.Errorf("many tenants: restoring tenant %s read %q, outside its prefix %s", id, k, own)
+		}
+	}
+	if len(res.Tables) != 1 {
+		return "", fmt.Errorf("many tenants: restoring tenant %s gave %d tables, want 1", id, len(res.Tables))
+	}
+	want, err := pgcheck.Table(ctx, conn, "public", "big", tenantCol, string(id))
+	if err != nil {
+		return "", err
+	}
+	got, err := pgcheck.Relation(ctx, conn, res.Tables[0].Target, "")
+	if err != nil {
+		return "", err
+	}
+	if got != want {
+		return "", fmt.Errorf("many tenants: tenant %s restored %s, the source has %s", id, got, want)
+	}
+	return fmt.Sprintf("restoring tenant %s took %s and read %d keys, all its own (plus the archive's _sys/ records); restored rows equal the source (%s)",
+		id, took.Round(time.Millisecond), tenantReads, got), nil
 }
