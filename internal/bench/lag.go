@@ -200,10 +200,15 @@ func (r *runner) sampleProgress(ctx context.Context, g *generator) <-chan []prog
 func stageDelay(s []progressSample, count func(progressSample) float64) string {
 	var d []lagSample
 	j := 0
-	for _, x := range s {
+	for i, x := range s {
 		if x.committed == 0 {
 			continue
 		}
+		// The workload counts a round trip's transactions after it
+		// returns, when capture may have published them already: such a
+		// change passed the stage no later than it was counted (delay 0),
+		// never before.
+		j = max(j, i)
 		for j < len(s) && count(s[j]) < x.committed {
 			j++
 		}
