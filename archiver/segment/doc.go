@@ -36,6 +36,24 @@
 // [Writer.Write] fail with an error naming the column; PostgreSQL's own output
 // under the pinned session settings never does that.
 //
+// # Encodings
+//
+// The encodings are not part of the layout: any Parquet reader decodes them,
+// and files of format "1" written with other encodings (before this writer
+// chose them per column, every column but booleans was dictionary-encoded)
+// read the same. The writer picks them from the first row group it writes:
+//
+//	integer columns (_tw_lsn, _tw_seq, _tw_commit_ts, _tw_xid, int2, int4,
+//	int8, oid)      DELTA_BINARY_PACKED: constant or increasing runs (a
+//	                snapshot's positions, serial keys) take almost no space
+//	byte array columns (text, bytea)
+//	                a dictionary when at most one value in eight is
+//	                distinct, else DELTA_LENGTH_BYTE_ARRAY (the values one
+//	                after the other, which zstd compresses as text; the
+//	                dictionary's indexes would cost about two bytes a row)
+//	_tw_op, _tw_unchanged, booleans
+//	                the defaults (dictionary; booleans PLAIN)
+//
 // # Memory and speed
 //
 // The writer buffers only the current row group, columnar, and hands it to

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -636,5 +637,48 @@ func TestParquetSchema(t *testing.T) {
 	}
 	if f.NumRows() != 10 {
 		t.Errorf("NumRows = %d", f.NumRows())
+	}
+}
+
+// TestEncodings checks the encodings the writer picks per column:
+// DELTA_BINARY_PACKED for integers, a dictionary for byte array columns
+// with few distinct values, DELTA_LENGTH_BYTE_ARRAY for the others.
+func TestEncodings(t *testing.T) {
+	ts := &schemas.TableSchema{Schema: "s", Name: "t", Columns: []schemas.Column{
+		{Name: "id", TypeOID: 20}, {Name: "n", TypeOID: 23}, {Name: "status", TypeOID: 25},
+		{Name: "email", TypeOID: 25}, {Name: "blob", TypeOID: 17}, {Name: "kind", TypeOID: 17},
+	}}
+	var rows []row
+	for i := range 1000 {
+		rows = append(rows, row{segment.Meta{LSN: 100, Seq: uint32(i), Op: 'I', CommitTime: ts0, XID: 7}, []schemas.Value{
+			txt(fmt.Sprint(i + 1)), txt(fmt.Sprint(i % 3)),
+			txt([]string{"new", "paid", "shipped"}[i%3]), txt(fmt.Sprintf("user%d@example.com", i)),
+			txt(fmt.Sprintf(`\x%08x`, i*7919)), txt([]string{`\x00`, `\xff`}[i%2]),
+		}})
+	}
+	b, _ := writeFile(t, ts, segment.Options{}, rows)
+	_, got := readFile(t, b)
+	sameRows(t, got, rows)
+	want := map[string]parquet.Encoding{
+		"_tw_lsn": parquet.Encodings.DeltaBinaryPacked, "_tw_seq": parquet.Encodings.DeltaBinaryPacked,
+		"_tw_op": parquet.Encodings.RLEDict, "_tw_commit_ts": parquet.Encodings.DeltaBinaryPacked,
+		"_tw_xid": parquet.Encodings.DeltaBinaryPacked, "_tw_unchanged": parquet.Encodings.RLEDict,
+		"id": parquet.Encodings.DeltaBinaryPacked, "n": parquet.Encodings.DeltaBinaryPacked,
+		"status": parquet.Encodings.RLEDict, "email": parquet.Encodings.DeltaLengthByteArray,
+		"blob": parquet.Encodings.DeltaLengthByteArray, "kind": parquet.Encodings.RLEDict,
+	}
+	md := openRaw(t, b).MetaData().RowGroup(0)
+	for c := range md.NumColumns() {
+		cc, err := md.ColumnChunk(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := cc.PathInSchema().String()
+		if w := want[name]; !slices.Contains(cc.Encodings(), w) {
+			t.Errorf("column %s: encodings %v, want %s", name, cc.Encodings(), w)
+		}
+		if d := cc.HasDictionaryPage(); d != (want[name] == parquet.Encodings.RLEDict) {
+			t.Errorf("column %s: dictionary page %v", name, d)
+		}
 	}
 }

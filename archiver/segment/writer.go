@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -20,7 +22,11 @@ var ErrClosed = errors.New("segment: writer is closed")
 // Writer writes one table's rows as a Parquet segment. It is not safe for
 // concurrent use.
 type Writer struct {
-	fw      *file.Writer
+	w       io.Writer
+	sc      *schema.GroupNode
+	kv      metadata.KeyValueMetadata
+	opts    Options
+	fw      *file.Writer // nil until the first row group is written
 	ts      *schemas.TableSchema
 	maxRows int
 
@@ -39,15 +45,16 @@ type Writer struct {
 	closed bool
 }
 
-// NewWriter starts a segment for rows of ts on w. It writes the Parquet
-// magic at once. ts is serialised into the file's metadata and must not
-// change while the Writer is in use. It fails on invalid opts or when a column
-// name is reserved ("_tw_" prefix) or duplicated.
+// NewWriter starts a segment for rows of ts on w. It writes nothing until
+// the first row group is complete (or Close), so that the encodings can be
+// chosen from the rows (see the package doc). ts is serialised into the
+// file's metadata and must not change while the Writer is in use. It fails
+// on invalid opts or when a column name is reserved ("_tw_" prefix) or
+// duplicated.
 func NewWriter(w io.Writer, ts *schemas.TableSchema, opts Options) (*Writer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	codec, _ := opts.codec()
 	specs, err := layout(ts)
 	if err != nil {
 		return nil, err
@@ -67,22 +74,54 @@ func NewWriter(w io.Writer, ts *schemas.TableSchema, opts Options) (*Writer, err
 	if err := kv.Append(MetaKeyTable, string(js)); err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
 	}
-	props := parquet.NewWriterProperties(
-		parquet.WithCompression(codec),
-		parquet.WithDictionaryDefault(true),
-		parquet.WithRootRepetition(parquet.Repetitions.Required),
-	)
-	fw, err := file.NewParquetWriterWithError(nopCloser{w}, sc,
-		file.WithWriterProps(props), file.WithWriteMetadata(kv))
-	if err != nil {
-		return nil, fmt.Errorf("segment: start file: %w", err)
-	}
-	sw := &Writer{fw: fw, ts: ts, maxRows: opts.rowGroupRows(), cols: make([]colBuf, len(ts.Columns))}
+	sw := &Writer{w: w, sc: sc, kv: kv, opts: opts, ts: ts, maxRows: opts.rowGroupRows(), cols: make([]colBuf, len(ts.Columns))}
 	sw.unch.kind = kindText
 	for i := range ts.Columns {
 		sw.cols[i].kind = kindOf(ts.Columns[i].TypeOID)
 	}
 	return sw, nil
+}
+
+// start begins the Parquet file, with encodings chosen from the buffered
+// rows (the first row group, or none).
+func (w *Writer) start() error {
+	codec, _ := w.opts.codec()
+	props := []parquet.WriterProperty{
+		parquet.WithCompression(codec),
+		parquet.WithDictionaryDefault(true),
+		parquet.WithRootRepetition(parquet.Repetitions.Required),
+	}
+	for _, name := range []string{colLSN, colSeq, colCommitTS, colXID} {
+		props = append(props, deltaInts(name)...)
+	}
+	for i := range w.cols {
+		name := w.ts.Columns[i].Name
+		switch c := &w.cols[i]; c.kind {
+		case kindInt16, kindInt32, kindInt64, kindOID:
+			props = append(props, deltaInts(name)...)
+		case kindText, kindBytea:
+			if !c.dictionaryPays() {
+				path := parquet.ColumnPath{name}
+				props = append(props, parquet.WithDictionaryPath(path, false),
+					parquet.WithEncodingPath(path, parquet.Encodings.DeltaLengthByteArray))
+			}
+		}
+	}
+	fw, err := file.NewParquetWriterWithError(nopCloser{w.w}, w.sc,
+		file.WithWriterProps(parquet.NewWriterProperties(props...)), file.WithWriteMetadata(w.kv))
+	if err != nil {
+		return fmt.Errorf("segment: start file: %w", err)
+	}
+	w.fw = fw
+	return nil
+}
+
+// deltaInts are the properties of an integer column: DELTA_BINARY_PACKED,
+// no dictionary.
+func deltaInts(name string) []parquet.WriterProperty {
+	path := parquet.ColumnPath{name}
+	return []parquet.WriterProperty{parquet.WithDictionaryPath(path, false),
+		parquet.WithEncodingPath(path, parquet.Encodings.DeltaBinaryPacked)}
 }
 
 // nopCloser keeps the Parquet writer from closing the caller's io.Writer.
@@ -180,7 +219,7 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.rows > 0 {
+	if w.rows > 0 || w.fw == nil {
 		if err := w.flush(); err != nil {
 			return err
 		}
@@ -191,7 +230,8 @@ func (w *Writer) Close() error {
 	return w.err
 }
 
-// flush writes the buffered rows as one row group.
+// flush writes the buffered rows as one row group; it starts the file
+// first when it is the first one. With no rows it only starts the file.
 func (w *Writer) flush() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -201,6 +241,14 @@ func (w *Writer) flush() (err error) {
 			w.err = err
 		}
 	}()
+	if w.fw == nil {
+		if err := w.start(); err != nil {
+			return err
+		}
+	}
+	if w.rows == 0 {
+		return nil
+	}
 	rg, err := w.fw.AppendRowGroupChecked()
 	if err != nil {
 		return fmt.Errorf("segment: start row group: %w", err)
@@ -412,6 +460,30 @@ func (c *colBuf) undo() {
 		c.bools = c.bools[:len(c.bools)-1]
 	}
 }
+
+// dictionaryPays reports whether dictionary encoding is worth it for the
+// buffered byte array values: when at most one in eight is distinct (an
+// enum, a status, a country). Otherwise the indexes, nearly one per value,
+// are bytes that zstd cannot shrink, while the values themselves, stored
+// one after the other (DELTA_LENGTH_BYTE_ARRAY), compress as text does.
+func (c *colBuf) dictionaryPays() bool {
+	n := len(c.ends)
+	limit := n / 8
+	seen := make(map[uint64]struct{}, min(limit, 1024)+1)
+	seed := dictSeed
+	start := 0
+	for _, end := range c.ends {
+		seen[maphash.Bytes(seed, c.data[start:end])] = struct{}{}
+		if len(seen) > limit {
+			return false
+		}
+		start = end
+	}
+	return true
+}
+
+// dictSeed seeds the hashes dictionaryPays counts distinct values by.
+var dictSeed = maphash.MakeSeed()
 
 // byteArrays appends views of the buffered byte array values to dst.
 func (c *colBuf) byteArrays(dst []parquet.ByteArray) []parquet.ByteArray {
