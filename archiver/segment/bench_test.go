@@ -118,3 +118,34 @@ func BenchmarkRead(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkWriteOrders writes the bench's orders rows (ordersRows) at the
+// segments' default zstd level and at the snapshots' level 9.
+func BenchmarkWriteOrders(b *testing.B) {
+	rows := ordersRows(30_000)
+	for _, level := range []int{0, 9} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			var out countingDiscard
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				w, err := segment.NewWriter(&out, ordersTable(), segment.Options{CompressionLevel: level})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j := range rows {
+					if err := w.Write(rows[j].m, rows[j].vals); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			n := float64(b.N) * float64(len(rows))
+			b.ReportMetric(n/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(out.n)/n, "B/row")
+		})
+	}
+}

@@ -48,6 +48,10 @@ type Meta struct {
 type Options struct {
 	// Compression is "zstd" (default when empty), "snappy" or "none".
 	Compression string
+	// CompressionLevel is zstd's level, 1 to 22; 0 is the codec's default
+	// (3). arrow-go's zstd (klauspost/compress) has four speeds: 1-2, 3-5,
+	// 6-9 and 10 or more. Other codecs take only 0.
+	CompressionLevel int
 	// RowGroupRows is the number of rows per row group (default 65536). A row
 	// group is also cut early when its buffered values pass about 128 MiB.
 	RowGroupRows int
@@ -57,6 +61,9 @@ type Options struct {
 func (o Options) Validate() error {
 	if _, err := o.codec(); err != nil {
 		return err
+	}
+	if c, _ := o.codec(); o.CompressionLevel != 0 && (c != compress.Codecs.Zstd || o.CompressionLevel < 1 || o.CompressionLevel > 22) {
+		return fmt.Errorf("segment options: compression level %d: zstd takes 1 to 22, other codecs only 0", o.CompressionLevel)
 	}
 	if o.RowGroupRows < 0 {
 		return fmt.Errorf("segment options: RowGroupRows %d is negative", o.RowGroupRows)

@@ -682,3 +682,22 @@ func TestEncodings(t *testing.T) {
 		}
 	}
 }
+
+func TestCompressionLevel(t *testing.T) {
+	for _, o := range []segment.Options{{CompressionLevel: -1}, {CompressionLevel: 23}, {Compression: "snappy", CompressionLevel: 3}, {Compression: "none", CompressionLevel: 1}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", o)
+		}
+	}
+	rows := ordersRows(2000)
+	sizes := map[int]int{}
+	for _, level := range []int{1, 19} {
+		b, _ := writeFile(t, ordersTable(), segment.Options{Compression: "zstd", CompressionLevel: level}, rows)
+		_, got := readFile(t, b)
+		sameRows(t, got, rows)
+		sizes[level] = len(b)
+	}
+	if sizes[19] >= sizes[1] {
+		t.Errorf("level 19 wrote %d bytes, level 1 %d: the level is not applied", sizes[19], sizes[1])
+	}
+}

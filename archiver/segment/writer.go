@@ -91,6 +91,9 @@ func (w *Writer) start() error {
 		parquet.WithDictionaryDefault(true),
 		parquet.WithRootRepetition(parquet.Repetitions.Required),
 	}
+	if w.opts.CompressionLevel != 0 {
+		props = append(props, parquet.WithCompressionLevel(w.opts.CompressionLevel))
+	}
 	for _, name := range []string{colLSN, colSeq, colCommitTS, colXID} {
 		props = append(props, deltaInts(name)...)
 	}
