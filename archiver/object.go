@@ -13,8 +13,9 @@ import (
 )
 
 // writeObject writes one table's rows as a Parquet file in the spill dir,
-// then stores it under dir. The checksum covers the stored bytes.
-func (w *worker) writeObject(ctx context.Context, dir string, tr *tableRows) (schemas.ObjectRef, error) {
+// then stores it under dir. kind is the manifest entry's (snapshot or
+// segment). The checksum covers the stored bytes.
+func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRows) (schemas.ObjectRef, error) {
 	ts := tr.ts
 	ref := schemas.ObjectRef{
 		Key:           dir + schemas.TableKeyName(ts.Schema, ts.Name) + "-" + ts.Version + ".parquet",
@@ -29,7 +30,7 @@ func (w *worker) writeObject(ctx context.Context, dir string, tr *tableRows) (sc
 	defer f.Close()
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
-	sw, err := segment.NewWriter(cw, ts, w.a.cfg.Segment)
+	sw, err := segment.NewWriter(cw, ts, w.a.cfg.segmentOptions(kind))
 	if err != nil {
 		return ref, err
 	}

@@ -325,7 +325,7 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error
 	dir := schemas.ObjectDir(t, dirKind, pt.first.LSN)
 	for _, v := range pt.order {
 		tr := pt.tables[v]
-		ref, err := w.writeObject(ctx, dir, tr)
+		ref, err := w.writeObject(ctx, dir, pt.kind, tr)
 		if err != nil {
 			return err
 		}
