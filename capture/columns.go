@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,21 +15,23 @@ import (
 
 // columnFact is what the catalog says about one column beyond what
 // pgoutput and loadTable record: its attnum, the value rows written before
-// it was added read (attmissingval), and the transaction that last changed
-// its pg_attribute row.
+// it was added read (attmissingval), the transaction that last changed
+// its pg_attribute row, and its collation when not its type's default.
 type columnFact struct {
-	num     int16
-	typeOID uint32
-	missing *string
-	xmin    string
+	num       int16
+	typeOID   uint32
+	missing   *string
+	xmin      string
+	collation string
 }
 
 // attmissingval is an anyarray of one element of the column's type; its
 // text form parsed as text[] yields the element's own text output.
 const columnFactsSQL = `
-SELECT attname, attnum, atttypid, CASE WHEN atthasmissing THEN (attmissingval::text::text[])[1] END, xmin::text
-FROM pg_attribute
-WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped`
+SELECT a.attname, a.attnum, a.atttypid, CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END, a.xmin::text,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text ELSE '' END
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`
 
 func loadColumnFacts(ctx context.Context, q querier, relid uint32) (map[string]columnFact, error) {
 	rows, err := q.Query(ctx, columnFactsSQL, relid)
@@ -40,7 +43,7 @@ func loadColumnFacts(ctx context.Context, q querier, relid uint32) (map[string]c
 	for rows.Next() {
 		var name string
 		var f columnFact
-		if err := rows.Scan(&name, &f.num, &f.typeOID, &f.missing, &f.xmin); err != nil {
+		if err := rows.Scan(&name, &f.num, &f.typeOID, &f.missing, &f.xmin, &f.collation); err != nil {
 			return nil, fmt.Errorf("read attributes of relation %d: %w", relid, err)
 		}
 		out[name] = f
@@ -52,48 +55,137 @@ func loadColumnFacts(ctx context.Context, q querier, relid uint32) (map[string]c
 }
 
 const generatedSQL = `
-SELECT a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid)
+SELECT a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid), a.attnotnull
 FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 's'
 ORDER BY a.attnum`
 
-// indexesSQL lists the table's indexes other than the primary key on
-// plain columns only, with their key columns in order.
+// indexesSQL lists the table's indexes other than the primary key's and
+// those a constraint owns (UNIQUE, EXCLUDE: recorded as constraints). For
+// each: whether it is on plain columns only and those columns (the form
+// older archives recorded), pg_get_indexdef, the prefix pg_get_indexdef
+// prints before the key list (so the rest is known to name no table), and
+// every column of the table it depends on (keys, expressions, predicate).
 const indexesSQL = `
-SELECT i.indisunique, am.amname::text,
+SELECT c.relname::text, i.indisunique, am.amname::text,
+       i.indexprs IS NULL AND i.indpred IS NULL AND NOT (0 = ANY (i.indkey[0:i.indnkeyatts-1])),
        array(SELECT a.attname::text FROM unnest(i.indkey[0:i.indnkeyatts-1]) WITH ORDINALITY k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.ord),
+       pg_get_indexdef(i.indexrelid),
+       format('CREATE %sINDEX %s ON %s%s.%s USING %s ', CASE WHEN i.indisunique THEN 'UNIQUE ' END, quote_ident(c.relname),
+              CASE WHEN c.relkind = 'I' THEN 'ONLY ' END, quote_ident(n.nspname), quote_ident(t.relname), quote_ident(am.amname)),
+       array(SELECT DISTINCT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = i.indrelid AND a.attnum > 0 AND (a.attnum = ANY (i.indkey) OR a.attnum IN (
+                   SELECT d.refobjsubid FROM pg_depend d
+                   WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                     AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid)))
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
-WHERE i.indrelid = $1 AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL AND i.indisvalid
-  AND NOT (0 = ANY (i.indkey[0:i.indnkeyatts-1]))
+JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE i.indrelid = $1 AND NOT i.indisprimary AND i.indisvalid
+  AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))
 ORDER BY c.relname`
 
-// loadIndexes reads the table's indexes on plain columns, keeping those
-// whose columns ts has (pgoutput's columns).
-func loadIndexes(ctx context.Context, q querier, ts *schemas.TableSchema) ([]schemas.IndexDef, error) {
+// constraintsSQL lists the table's CHECK, UNIQUE, EXCLUDE and FOREIGN KEY
+// constraints with pg_get_constraintdef and the columns of the table each
+// depends on; for foreign keys also the columns, the referenced table and
+// columns, and the definition's text after the REFERENCES clause (NULL when
+// the definition does not start as expected).
+const constraintsSQL = `
+SELECT k.conname::text, k.contype::text, pg_get_constraintdef(k.oid),
+       array(SELECT DISTINCT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = k.conrelid AND a.attnum > 0 AND (a.attnum = ANY (k.conkey) OR a.attnum IN (
+                   SELECT d.refobjsubid FROM pg_depend d
+                   WHERE d.objid IN (k.oid, k.conindid) AND d.refclassid = 'pg_class'::regclass AND d.refobjid = k.conrelid))),
+       coalesce(f.cols, '{}'), coalesce(rn.nspname::text, ''), coalesce(rc.relname::text, ''), coalesce(f.refcols, '{}'),
+       CASE WHEN k.contype = 'f' AND starts_with(pg_get_constraintdef(k.oid), f.prefix)
+            THEN substr(pg_get_constraintdef(k.oid), length(f.prefix) + 1) END
+FROM pg_constraint k
+LEFT JOIN pg_class rc ON rc.oid = k.confrelid
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN LATERAL (
+  SELECT cols, refcols, format('FOREIGN KEY (%s) REFERENCES %s.%s(%s)',
+         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(cols) c), quote_ident(rn.nspname), quote_ident(rc.relname),
+         (SELECT string_agg(quote_ident(c), ', ') FROM unnest(refcols) c)) AS prefix
+  FROM (SELECT array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY x(attnum, ord)
+                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.attnum ORDER BY x.ord) AS cols,
+               array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY x(attnum, ord)
+                     JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.attnum ORDER BY x.ord) AS refcols) x
+  WHERE k.contype = 'f') f ON true
+WHERE k.conrelid = $1 AND k.contype IN ('c', 'u', 'x', 'f')
+ORDER BY k.conname`
+
+// loadIndexesAndConstraints reads the table's indexes and constraints into
+// ts, keeping those whose columns ts has (pgoutput's columns and the
+// generated ones): the catalog is read after the Relation message, and a
+// column may have been added since.
+func loadIndexesAndConstraints(ctx context.Context, q querier, ts *schemas.TableSchema) error {
+	has := func(cols []string) bool {
+		for _, c := range cols {
+			if ts.ColumnIndex(c) < 0 && !slices.ContainsFunc(ts.Generated, func(g schemas.GeneratedColumn) bool { return g.Name == c }) {
+				return false
+			}
+		}
+		return true
+	}
 	rows, err := q.Query(ctx, indexesSQL, ts.RelID)
 	if err != nil {
-		return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+		return fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
 	}
-	defer rows.Close()
-	var out []schemas.IndexDef
+	var indexes []schemas.IndexDef
 	for rows.Next() {
 		var d schemas.IndexDef
-		if err := rows.Scan(&d.Unique, &d.Method, &d.Columns); err != nil {
-			return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+		var plain bool
+		var def, prefix string
+		var deps []string
+		if err := rows.Scan(&d.Name, &d.Unique, &d.Method, &plain, &d.Columns, &def, &prefix, &deps); err != nil {
+			rows.Close()
+			return fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
 		}
-		ok := len(d.Columns) > 0
-		for _, c := range d.Columns {
-			ok = ok && ts.ColumnIndex(c) >= 0
+		if !plain {
+			d.Columns = nil
 		}
-		if ok {
-			out = append(out, d)
+		if rest, ok := strings.CutPrefix(def, prefix); ok && strings.HasPrefix(rest, "(") {
+			d.Def = rest
+		} else if !plain {
+			continue // an unexpected form: not recreated
+		}
+		if has(deps) && (d.Def != "" || len(d.Columns) > 0) {
+			indexes = append(indexes, d)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
+		return fmt.Errorf("read indexes of %s: %w", ts.QualifiedName(), err)
 	}
-	return out, nil
+	rows, err = q.Query(ctx, constraintsSQL, ts.RelID)
+	if err != nil {
+		return fmt.Errorf("read constraints of %s: %w", ts.QualifiedName(), err)
+	}
+	defer rows.Close()
+	var cons []schemas.ConstraintDef
+	for rows.Next() {
+		var d schemas.ConstraintDef
+		var deps []string
+		var actions *string
+		if err := rows.Scan(&d.Name, &d.Type, &d.Def, &deps, &d.Columns, &d.RefSchema, &d.RefTable, &d.RefColumns, &actions); err != nil {
+			return fmt.Errorf("read constraints of %s: %w", ts.QualifiedName(), err)
+		}
+		if d.Type == "f" {
+			if actions == nil {
+				continue // an unexpected form: not recreated
+			}
+			d.Actions = *actions
+		} else {
+			d.Columns, d.RefColumns = nil, nil
+		}
+		if has(deps) {
+			cons = append(cons, d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read constraints of %s: %w", ts.QualifiedName(), err)
+	}
+	ts.Indexes, ts.Constraints = indexes, cons
+	return nil
 }
 
 // loadGenerated reads the table's STORED generated columns.
@@ -106,7 +198,7 @@ func loadGenerated(ctx context.Context, q querier, relid uint32) ([]schemas.Gene
 	var out []schemas.GeneratedColumn
 	for rows.Next() {
 		var g schemas.GeneratedColumn
-		if err := rows.Scan(&g.Name, &g.Num, &g.TypeName, &g.Expr); err != nil {
+		if err := rows.Scan(&g.Name, &g.Num, &g.TypeName, &g.Expr, &g.NotNull); err != nil {
 			return nil, fmt.Errorf("read generated columns of relation %d: %w", relid, err)
 		}
 		out = append(out, g)
@@ -125,7 +217,7 @@ func applyColumnFacts(ts *schemas.TableSchema, facts map[string]columnFact) {
 	ts.Generation = ts.RelID
 	for i := range ts.Columns {
 		if f, ok := facts[ts.Columns[i].Name]; ok && f.typeOID == ts.Columns[i].TypeOID {
-			ts.Columns[i].Num, ts.Columns[i].Missing = f.num, f.missing
+			ts.Columns[i].Num, ts.Columns[i].Missing, ts.Columns[i].Collation = f.num, f.missing, f.collation
 		}
 	}
 }
@@ -135,7 +227,7 @@ func factsOf(ts *schemas.TableSchema) map[string]columnFact {
 	out := map[string]columnFact{}
 	for _, c := range ts.Columns {
 		if c.Num != 0 {
-			out[c.Name] = columnFact{num: c.Num, typeOID: c.TypeOID, missing: c.Missing}
+			out[c.Name] = columnFact{num: c.Num, typeOID: c.TypeOID, missing: c.Missing, collation: c.Collation}
 		}
 	}
 	return out

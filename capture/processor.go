@@ -189,10 +189,10 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		ts.PrimaryKey = append(ts.PrimaryKey, k)
 	}
 	ts.Types = cat.Types
-	ts.Generated, ts.Indexes = cat.Generated, cat.Indexes
+	ts.Generated, ts.Indexes, ts.Constraints = cat.Generated, cat.Indexes, cat.Constraints
 	if err == nil {
-		if ts.Indexes, err = loadIndexes(ctx, p.cat, ts); err != nil {
-			p.log.Warn("cannot read the table's indexes; restores will not recreate them", slog.String("table", ts.QualifiedName()), slog.Any("error", err))
+		if err = loadIndexesAndConstraints(ctx, p.cat, ts); err != nil {
+			p.log.Warn("cannot read the table's indexes and constraints; restores will not recreate them", slog.String("table", ts.QualifiedName()), slog.Any("error", err))
 		}
 	}
 	ts.RestoreTarget = cat.RestoreTarget || p.restoreSchemas[ts.Schema]

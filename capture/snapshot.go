@@ -77,7 +77,7 @@ func (c *Capture) snapshot(ctx context.Context, pub *publisher, snapName string,
 		if ts.Generated, err = loadGenerated(ctx, tx, t.RelID); err != nil {
 			return err
 		}
-		if ts.Indexes, err = loadIndexes(ctx, tx, ts); err != nil {
+		if err = loadIndexesAndConstraints(ctx, tx, ts); err != nil {
 			return err
 		}
 		snapTables[t.RelID] = ts

@@ -97,6 +97,9 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	if err := loadAll(ctx, store, tx, plan, ddls, opts, log, res); err != nil {
 		return nil, err
 	}
+	if err := finishSchema(ctx, tx, ddls, log); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("restore: commit: %w", err)
 	}

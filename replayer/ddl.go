@@ -23,6 +23,15 @@ type tableDDL struct {
 	pkey   string   // primary key constraint name, "" when none
 	seqs   []seqDDL // sequences to create, in column order
 	target string   // schema-qualified, quoted
+	// indexes and cons are the names of the schema's Indexes and
+	// Constraints in the target schema, by position ("" for an index
+	// PostgreSQL names).
+	indexes, cons []string
+	// created is set once the table is created and loaded.
+	created bool
+	// notes are what finishTable could not recreate, logged by
+	// finishSchema.
+	notes []ddlNote
 }
 
 type seqDDL struct {
@@ -58,6 +67,7 @@ func nameTables(schema string, plans []*TablePlan) []*tableDDL {
 		if len(d.plan.Schema.PrimaryKey) > 0 {
 			d.pkey = uniqueName(d.name+"_pkey", used)
 		}
+		nameIndexes(d, used)
 		tp := d.plan
 		for _, c := range d.plan.Schema.Columns {
 			as := integerType(c)
@@ -280,6 +290,19 @@ func createTable(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
 			return fmt.Errorf("table %s column %q: %w", d.plan.Name, c.Name, err)
 		}
 		def := pgx.Identifier{c.Name}.Sanitize() + " " + c.TypeName
+		if c.Collation != "" {
+			// to_regcollation parses its argument as a collation name
+			// only, so the archived text is nothing else.
+			var ok bool
+			if err := tx.QueryRow(ctx, "SELECT to_regcollation($1) IS NOT NULL", c.Collation).Scan(&ok); err != nil {
+				return fmt.Errorf("table %s column %q: collation %q: %w", d.plan.Name, c.Name, c.Collation, err)
+			}
+			if ok {
+				def += " COLLATE " + c.Collation
+			} else {
+				d.note(fmt.Sprintf("collation of column %q", c.Name), "collation "+c.Collation+" is not in the restore database", def+" COLLATE "+c.Collation, true)
+			}
+		}
 		if c.NotNull {
 			def += " NOT NULL"
 		}
@@ -293,7 +316,11 @@ func createTable(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
 		if err := checkTypeName(ctx, tx, g.TypeName); err != nil {
 			return fmt.Errorf("table %s generated column %q: %w", d.plan.Name, g.Name, err)
 		}
-		cols = append(cols, colDef{g.Num, pgx.Identifier{g.Name}.Sanitize() + " " + g.TypeName + " GENERATED ALWAYS AS (" + g.Expr + ") STORED"})
+		def := pgx.Identifier{g.Name}.Sanitize() + " " + g.TypeName + " GENERATED ALWAYS AS (" + g.Expr + ") STORED"
+		if g.NotNull {
+			def += " NOT NULL"
+		}
+		cols = append(cols, colDef{g.Num, def})
 	}
 	if byNum {
 		slices.SortStableFunc(cols, func(a, b colDef) int { return int(a.num) - int(b.num) })
@@ -303,9 +330,8 @@ func createTable(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
 		defs[i] = c.sql
 	}
 	sql := "CREATE TABLE " + d.target + " (\n\t" + strings.Join(defs, ",\n\t") + "\n)"
-	// The extended protocol runs exactly one statement: archived
-	// expression text cannot append another.
-	if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil {
+	// One statement only: archived expression text cannot append another.
+	if err := execOne(ctx, tx, sql); err != nil {
 		return fmt.Errorf("create table %s: %w", d.target, err)
 	}
 	return nil
@@ -326,7 +352,13 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 			return fmt.Errorf("add primary key to %s: %w", d.target, err)
 		}
 	}
+	if err := addIndexesAndConstraints(ctx, tx, d); err != nil {
+		return err
+	}
 	for _, ix := range d.plan.Schema.Indexes {
+		if ix.Def != "" {
+			continue // added above
+		}
 		if !indexMethods[ix.Method] {
 			return fmt.Errorf("table %s: index method %q is not one this restore recreates", d.plan.Name, ix.Method)
 		}
@@ -360,6 +392,10 @@ func finishTable(ctx context.Context, tx pgx.Tx, schema string, d *tableDDL) err
 			}
 		}
 	}
+	if err := setDefaults(ctx, tx, d); err != nil {
+		return err
+	}
+	d.created = true
 	return nil
 }
 

@@ -165,3 +165,69 @@ func TestGoldenGapV1(t *testing.T) {
 		t.Errorf("Contains: the gap's ends are restorable, the points between are not")
 	}
 }
+
+// goldenTable is a table version with every optional field capture records
+// for a restore to recreate the table: collations, generated columns,
+// indexes with their definition, constraints of every kind.
+func goldenTable() *schemas.TableSchema {
+	missing := "42"
+	ts := &schemas.TableSchema{
+		RelID: 16420, Schema: "tenant_c", Name: "orders", ReplicaIdentity: 'd',
+		Columns: []schemas.Column{
+			{Name: "id", TypeOID: 20, TypeMod: -1, TypeName: "bigint", Key: true, NotNull: true, Default: "nextval('tenant_c.orders_id_seq'::regclass)", Num: 1},
+			{Name: "customer_id", TypeOID: 23, TypeMod: -1, TypeName: "integer", NotNull: true, Num: 2},
+			{Name: "code", TypeOID: 25, TypeMod: -1, TypeName: "text", Default: "'INV-'::text || nextval('public.invoice_no'::regclass)", Num: 3, Collation: `"C"`},
+			{Name: "qty", TypeOID: 23, TypeMod: -1, TypeName: "integer", Num: 5, Missing: &missing},
+		},
+		PrimaryKey: []string{"id"},
+		Indexes: []schemas.IndexDef{
+			{Method: "btree", Columns: []string{"customer_id"}, Name: "orders_customer", Def: "(customer_id DESC) INCLUDE (code)"},
+			{Unique: true, Method: "btree", Name: "orders_lower_code", Def: "(lower(code)) WHERE (code IS NOT NULL)"},
+		},
+		Constraints: []schemas.ConstraintDef{
+			{Name: "qty_positive", Type: "c", Def: "CHECK ((qty > 0)) NOT VALID"},
+			{Name: "one_code", Type: "u", Def: "UNIQUE NULLS NOT DISTINCT (customer_id, code)"},
+			{Name: "orders_customer_fkey", Type: "f", Def: "FOREIGN KEY (customer_id) REFERENCES tenant_c.customers(id) ON DELETE CASCADE DEFERRABLE",
+				Columns: []string{"customer_id"}, RefSchema: "tenant_c", RefTable: "customers", RefColumns: []string{"id"}, Actions: " ON DELETE CASCADE DEFERRABLE"},
+		},
+		Generated:  []schemas.GeneratedColumn{{Name: "double", Num: 4, TypeName: "integer", Expr: "(qty * 2)", NotNull: true}},
+		Generation: 16420,
+	}
+	ts.ComputeVersion()
+	return ts
+}
+
+// TestGoldenTableSchemaV1 pins the JSON of a table version with every
+// optional field, and its version digest: the golden file must decode to
+// the same table and the table must encode to the same bytes.
+func TestGoldenTableSchemaV1(t *testing.T) {
+	path := filepath.Join("testdata", "table_schema_v1.json")
+	ts := goldenTable()
+	enc, err := json.MarshalIndent(ts, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc = append(enc, '\n')
+	if *update {
+		if err := os.WriteFile(path, enc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(enc, raw) {
+		t.Errorf("the JSON of the golden table schema changed:\n%s\nwant\n%s", enc, raw)
+	}
+	var got schemas.TableSchema
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&got, ts) {
+		t.Errorf("golden table schema decodes to\n%+v\nwant\n%+v", &got, ts)
+	}
+	if v := got.Version; got.ComputeVersion() != v {
+		t.Errorf("version digest of the golden table schema: %s, the file says %s", got.Version, v)
+	}
+}

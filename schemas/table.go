@@ -19,9 +19,15 @@ type TableSchema struct {
 	PrimaryKey      []string  `json:"primary_key,omitempty"` // column names, in key order
 	TenantColumn    string    `json:"tenant_column,omitempty"`
 	Types           []TypeDef `json:"types,omitempty"` // user-defined types the columns use
-	// Indexes are the table's other indexes on plain columns (no
-	// expression, no predicate): a restore recreates them.
+	// Indexes are the table's indexes other than the primary key's and
+	// those a constraint owns (UNIQUE, EXCLUDE): a restore recreates them.
+	// Archives before Def was recorded list only indexes on plain columns.
 	Indexes []IndexDef `json:"indexes,omitempty"`
+	// Constraints are the table's CHECK, UNIQUE, EXCLUDE and FOREIGN KEY
+	// constraints (the primary key and NOT NULL are recorded above): a
+	// restore adds them after loading the rows, foreign keys once every
+	// table is loaded. Absent in older archives.
+	Constraints []ConstraintDef `json:"constraints,omitempty"`
 	// Generated are the STORED generated columns, which pgoutput does not
 	// send (before PostgreSQL 18): a restore recreates them from their
 	// expression and PostgreSQL recomputes their values.
@@ -59,13 +65,50 @@ type Column struct {
 	// sets it without writing the rows, so no change carries it); nil when
 	// none.
 	Missing *string `json:"missing,omitempty"`
+	// Collation is the column's collation when it is not its type's
+	// default, as regcollation prints it with a catalog-only search path
+	// ("C", public.german); empty otherwise and in older archives.
+	Collation string `json:"collation,omitempty"`
 }
 
-// IndexDef is an index on plain columns.
+// IndexDef is an index. Def, when set, is what a restore recreates;
+// archives before it was recorded hold only indexes on plain columns,
+// described by Columns.
 type IndexDef struct {
 	Unique  bool     `json:"unique,omitempty"`
 	Method  string   `json:"method"`  // pg_am.amname: btree, hash, gist, gin, brin, spgist
-	Columns []string `json:"columns"` // key columns, in order
+	Columns []string `json:"columns"` // key columns, in order; empty when a key is an expression
+	// Name is the index's name in the source.
+	Name string `json:"name,omitempty"`
+	// Def is pg_get_indexdef's text after "USING <method> ", printed with
+	// a catalog-only search path (non-built-in functions, operators,
+	// collations and operator classes schema-qualified): the key columns
+	// and expressions with their collations, operator classes and
+	// ordering, then INCLUDE, WITH, NULLS NOT DISTINCT and WHERE. It names
+	// no table, so it applies to the restored table as it is.
+	Def string `json:"def,omitempty"`
+}
+
+// ConstraintDef is a CHECK, UNIQUE, EXCLUDE or FOREIGN KEY constraint.
+type ConstraintDef struct {
+	Name string `json:"name"`
+	// Type is pg_constraint.contype: "c" check, "u" unique, "x" exclusion,
+	// "f" foreign key.
+	Type string `json:"type"`
+	// Def is pg_get_constraintdef, printed with a catalog-only search path
+	// ("CHECK ((amount >= 0))", "UNIQUE (email)", "FOREIGN KEY (a)
+	// REFERENCES s.t(id) ON DELETE CASCADE"). A restore runs it as is for
+	// "c", "u" and "x": it names no table.
+	Def string `json:"def"`
+	// For foreign keys: the referencing columns, the referenced table and
+	// columns, and Def's text after the REFERENCES clause (MATCH, ON
+	// UPDATE, ON DELETE, DEFERRABLE, NOT VALID). A restore points the key
+	// at the restored copy of the referenced table.
+	Columns    []string `json:"columns,omitempty"`
+	RefSchema  string   `json:"ref_schema,omitempty"`
+	RefTable   string   `json:"ref_table,omitempty"`
+	RefColumns []string `json:"ref_columns,omitempty"`
+	Actions    string   `json:"actions,omitempty"`
 }
 
 // GeneratedColumn is a STORED generated column.
@@ -74,6 +117,7 @@ type GeneratedColumn struct {
 	Num      int16  `json:"num"`  // attnum: its place among Columns by their Num
 	TypeName string `json:"type"` // format_type, as Column.TypeName
 	Expr     string `json:"expr"` // pg_get_expr of the generation expression, with a catalog-only search_path
+	NotNull  bool   `json:"not_null,omitempty"`
 }
 
 // TypeDef is a user-defined type a column depends on, so a restore into
