@@ -95,7 +95,8 @@ SELECT k.conname::text, k.contype::text, pg_get_constraintdef(k.oid),
        array(SELECT DISTINCT a.attname::text FROM pg_attribute a
              WHERE a.attrelid = k.conrelid AND a.attnum > 0 AND (a.attnum = ANY (k.conkey) OR a.attnum IN (
                    SELECT d.refobjsubid FROM pg_depend d
-                   WHERE d.objid IN (k.oid, k.conindid) AND d.refclassid = 'pg_class'::regclass AND d.refobjid = k.conrelid))),
+                   WHERE (d.classid = 'pg_constraint'::regclass AND d.objid = k.oid OR d.classid = 'pg_class'::regclass AND d.objid = k.conindid)
+                     AND d.refclassid = 'pg_class'::regclass AND d.refobjid = k.conrelid))),
        coalesce(f.cols, '{}'), coalesce(rn.nspname::text, ''), coalesce(rc.relname::text, ''), coalesce(f.refcols, '{}'),
        CASE WHEN k.contype = 'f' AND starts_with(pg_get_constraintdef(k.oid), f.prefix)
             THEN substr(pg_get_constraintdef(k.oid), length(f.prefix) + 1) END

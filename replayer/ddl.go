@@ -32,6 +32,10 @@ type tableDDL struct {
 	// notes are what finishTable could not recreate, logged by
 	// finishSchema.
 	notes []ddlNote
+	// copies are the target schema's copies of sequences that column
+	// defaults other than the own-sequence ones draw from, shared by
+	// every table of the restore.
+	copies *seqCopies
 }
 
 type seqDDL struct {
@@ -67,7 +71,6 @@ func nameTables(schema string, plans []*TablePlan) []*tableDDL {
 		if len(d.plan.Schema.PrimaryKey) > 0 {
 			d.pkey = uniqueName(d.name+"_pkey", used)
 		}
-		nameIndexes(d, used)
 		tp := d.plan
 		for _, c := range d.plan.Schema.Columns {
 			as := integerType(c)
@@ -82,6 +85,11 @@ func nameTables(schema string, plans []*TablePlan) []*tableDDL {
 			}
 			d.seqs = append(d.seqs, sd)
 		}
+	}
+	copies := &seqCopies{schema: schema, names: map[string]string{}, created: map[string]bool{}}
+	for _, d := range out {
+		nameIndexes(d, used)
+		nameSeqCopies(d, copies, used)
 	}
 	return out
 }

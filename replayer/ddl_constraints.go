@@ -111,45 +111,88 @@ func addIndexesAndConstraints(ctx context.Context, tx pgx.Tx, d *tableDDL) error
 	return nil
 }
 
-// setDefaults sets the column defaults other than those of the columns
-// given their own sequence. A default that calls nextval on a sequence
-// keeps it when the restore database has that sequence (a restore beside
-// the source shares the source's sequence) and is left out otherwise.
-func setDefaults(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
+// seqCopies are the sequences a restore creates in its schema for column
+// defaults that call nextval on a sequence of the source (other than the
+// serial and identity columns' own, see seqDDL): source regclass text →
+// name in the target schema, and which exist yet.
+type seqCopies struct {
+	schema  string
+	names   map[string]string
+	created map[string]bool
+}
+
+// nameSeqCopies names the copies of the sequences d's column defaults
+// draw from.
+func nameSeqCopies(d *tableDDL, copies *seqCopies, used map[string]bool) {
+	d.copies = copies
+	for _, c := range defaultColumns(d) {
+		for _, m := range nextvalAnyRE.FindAllStringSubmatch(c.Default, -1) {
+			src := strings.ReplaceAll(m[1], "''", "'")
+			if copies.names[src] == "" {
+				base := src[strings.LastIndex(src, ".")+1:]
+				copies.names[src] = uniqueName(strings.ReplaceAll(strings.Trim(base, `"`), `""`, `"`), used)
+			}
+		}
+	}
+}
+
+// defaultColumns are the columns whose default setDefaults sets: all with
+// one but identity columns and those given their own sequence.
+func defaultColumns(d *tableDDL) []schemas.Column {
 	own := map[string]bool{}
 	for _, s := range d.seqs {
 		own[s.column] = true
 	}
+	var out []schemas.Column
 	for _, c := range d.plan.Schema.Columns {
-		if c.Default == "" || c.Identity != 0 || own[c.Name] {
-			continue
+		if c.Default != "" && c.Identity == 0 && !own[c.Name] {
+			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// setDefaults sets the column defaults other than those of the columns
+// given their own sequence. A default that calls nextval on a sequence
+// draws from a copy of it in the target schema instead (never from the
+// source's: that would make the restored table depend on it), created on
+// first use and set past the source's last value when the restore
+// database holds the source sequence (a restore beside the source).
+func setDefaults(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
+	for _, c := range defaultColumns(d) {
 		what := fmt.Sprintf("default of column %q", c.Name)
-		sql := "ALTER TABLE " + d.target + " ALTER COLUMN " + pgx.Identifier{c.Name}.Sanitize() + " SET DEFAULT " + c.Default
-		missing := ""
-		var shared []string
-		for _, m := range nextvalAnyRE.FindAllStringSubmatch(c.Default, -1) {
-			seq := strings.ReplaceAll(m[1], "''", "'")
-			var exists bool
-			if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", seq).Scan(&exists); err != nil {
-				return fmt.Errorf("table %s: %s: sequence %q: %w", d.plan.Name, what, seq, err)
+		var err error
+		expr := nextvalAnyRE.ReplaceAllStringFunc(c.Default, func(m string) string {
+			src := strings.ReplaceAll(nextvalAnyRE.FindStringSubmatch(m)[1], "''", "'")
+			seq := pgx.Identifier{d.copies.schema, d.copies.names[src]}.Sanitize()
+			if !d.copies.created[src] && err == nil {
+				err = copySequence(ctx, tx, src, seq)
+				d.copies.created[src] = err == nil
+				d.note(what, "draws from "+seq+", a copy of the source's sequence "+src, "", false)
 			}
-			if !exists {
-				missing = seq
-				break
-			}
-			shared = append(shared, seq)
+			return "nextval(" + quoteLiteral(seq) + "::regclass)"
+		})
+		if err != nil {
+			return fmt.Errorf("table %s: %s: %w", d.plan.Name, what, err)
 		}
-		if missing != "" {
-			d.note(what, fmt.Sprintf("sequence %s is not in the restore database", missing), sql, true)
-			continue
-		}
+		sql := "ALTER TABLE " + d.target + " ALTER COLUMN " + pgx.Identifier{c.Name}.Sanitize() + " SET DEFAULT " + expr
 		if err := d.optional(ctx, tx, what, sql); err != nil {
 			return err
 		}
-		if len(shared) > 0 {
-			d.note(what, "draws from the restore database's sequence "+strings.Join(shared, ", ")+", not a copy", sql, false)
-		}
+	}
+	return nil
+}
+
+// copySequence creates seq (quoted, qualified) as a bigint sequence that
+// continues after the source sequence src's last value when the restore
+// database has src, else starts at 1.
+func copySequence(ctx context.Context, tx pgx.Tx, src, seq string) error {
+	if err := execOne(ctx, tx, "CREATE SEQUENCE "+seq+" AS bigint"); err != nil {
+		return fmt.Errorf("create sequence %s: %w", seq, err)
+	}
+	_, err := tx.Exec(ctx, "SELECT setval($1::regclass, m, true) FROM (SELECT pg_sequence_last_value(to_regclass($2)) AS m) x WHERE m IS NOT NULL", seq, src)
+	if err != nil {
+		return fmt.Errorf("continue sequence %s after %s: %w", seq, src, err)
 	}
 	return nil
 }

@@ -125,3 +125,33 @@ func TestApplyRefusesDefinitionsOfAnotherKind(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyDefaultDrawsFromSequenceCopy restores a default that draws from
+// a sequence of the source into the source's database: it draws from a
+// copy in the restored schema that continues after the source's last
+// value, and the source sequence can still be dropped (nothing restored
+// depends on it).
+func TestApplyDefaultDrawsFromSequenceCopy(t *testing.T) {
+	a := notesArchive(t, func(ts *schemas.TableSchema) {
+		ts.Columns[1].Default = `('N-'::text || nextval('app."Counter"'::regclass))`
+	})
+	conn, ctx := connect(t, pgtest.NewDB(t))
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA app; CREATE SEQUENCE app."Counter"; SELECT setval('app."Counter"', 41)`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := restore(t, ctx, a, conn, replayer.Target{LSN: 0x100}, replayer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := res.Tables[0].Target
+	if got := queryOne[string](t, ctx, conn, "INSERT INTO "+target+" (id) VALUES (3) RETURNING v"); got != "N-42" {
+		t.Errorf("inserted row's default %q, want \"N-42\" (continuing after the source)", got)
+	}
+	if _, err := conn.Exec(ctx, `DROP SEQUENCE app."Counter"`); err != nil {
+		t.Errorf("the source sequence cannot be dropped after the restore: %v", err)
+	}
+	got := queryOne[string](t, ctx, conn, notesDefs, target)
+	if !strings.Contains(got, `nextval('tw_acme_lsn_0_100."Counter"'::regclass)`) {
+		t.Errorf("restored definitions %q do not draw from the copy", got)
+	}
+}
