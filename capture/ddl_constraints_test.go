@@ -268,8 +268,8 @@ func (e *env) compareDefs(cp defsCP, tenant string, target replayer.Target, skip
 		}
 		slices.Sort(wantDefs)
 		if !slices.Equal(gotDefs, wantDefs) {
-			e.t.Errorf("%s: tenant %q at %s: table %s definitions:\n restored %s\n   source %s", cp.Name, tenant, target, name,
-				strings.Join(gotDefs, "\n          "), strings.Join(wantDefs, "\n          "))
+			e.t.Errorf("%s: tenant %q at %s: table %s definitions:\n restored %s\n   source %s\nrestore log:\n%s", cp.Name, tenant, target, name,
+				strings.Join(gotDefs, "\n          "), strings.Join(wantDefs, "\n          "), logs.String())
 		}
 		for _, s := range skipped[name] {
 			if !slices.Contains(cp.Defs[name], s.def) {

@@ -31,8 +31,9 @@ import (
 // Every definition runs as exactly one statement (the extended protocol)
 // and must start as its kind does; the archive is authenticated per tenant.
 
-// ddlNote is a definition a restore did not recreate, or recreated
-// against an object of the restore database outside the restored schema.
+// ddlNote is a definition a restore did not recreate (skipped), or
+// recreated differently from the source (a default drawing from a copy of
+// its sequence).
 type ddlNote struct {
 	table, what, reason, sql string
 	skipped                  bool
@@ -168,7 +169,7 @@ func setDefaults(ctx context.Context, tx pgx.Tx, d *tableDDL) error {
 			if !d.copies.created[src] && err == nil {
 				err = copySequence(ctx, tx, src, seq)
 				d.copies.created[src] = err == nil
-				d.note(what, "draws from "+seq+", a copy of the source's sequence "+src, "", false)
+				d.note(what, "draws from "+seq+", a copy of the source's sequence "+src, "CREATE SEQUENCE "+seq+" AS bigint", false)
 			}
 			return "nextval(" + quoteLiteral(seq) + "::regclass)"
 		})
@@ -276,7 +277,7 @@ func finishSchema(ctx context.Context, tx pgx.Tx, ddls []*tableDDL, log *slog.Lo
 			if n.skipped {
 				log.Warn("not recreated in the restored schema", "table", n.table, "object", n.what, "reason", n.reason, "sql", n.sql)
 			} else {
-				log.Info("recreated against an object outside the restored schema", "table", n.table, "object", n.what, "reason", n.reason, "sql", n.sql)
+				log.Info("recreated differently from the source", "table", n.table, "object", n.what, "reason", n.reason, "sql", n.sql)
 			}
 		}
 		d.notes = nil
