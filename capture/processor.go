@@ -147,6 +147,9 @@ func (p *processor) rel(id uint32) (*relation, error) {
 // relation builds the table schema pgoutput describes, enriched with the
 // catalog's types, keys and defaults matched by column name.
 func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
+	if err := p.waitVisible(ctx); err != nil {
+		return err
+	}
 	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
 	prev := p.rels[m.RelID]
 	cat, err := loadTable(ctx, p.cat, m.RelID)
