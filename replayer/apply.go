@@ -22,8 +22,8 @@ type Options struct {
 	// Schema is the schema the restore creates; "" means
 	// DefaultSchemaName(tenant, target). It must not exist yet.
 	Schema string
-	// Parallel is how many tables are downloaded and folded at once
-	// (default 2). Each folded table is held in memory until it is loaded.
+	// Parallel is how many tables are read at once (default 2): while one
+	// table is copied in, the next ones' changes are read and held.
 	Parallel int
 	// TempDir holds downloaded objects too big to keep in memory; "" is
 	// the system's temporary directory.
@@ -54,9 +54,10 @@ type TableResult struct {
 // behind.
 //
 // Every object is checked against its manifest entry (tenant prefix, size,
-// SHA-256) before a row of it is used. Rows are folded by key in memory, so
-// each of the tenant's tables must fit in memory for now; up to
-// opts.Parallel+1 folded tables are held at once.
+// SHA-256) before a row of it is used. A table's changes, and the snapshot
+// rows whose keys they touch, are folded by key in memory, so they must fit
+// in memory for now (up to opts.Parallel tables' at once); snapshot rows no
+// change touches stream to the COPY as they are read.
 func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan, opts Options) (*Result, error) {
 	start := time.Now()
 	if opts.Parallel <= 0 {
@@ -159,67 +160,108 @@ func createSchema(ctx context.Context, tx pgx.Tx, schema, comment string) error 
 	return nil
 }
 
-// folded is one table's rows, ready to load.
-type folded struct {
+// tableLoad is one table on its way into the target: a goroutine reads
+// its objects (tableLoader) and hands its rows to the COPY through pipe.
+type tableLoad struct {
 	ddl  *tableDDL
-	fold *fold
+	pipe *copyPipe
+	// ready is closed once the changes are read: exists (or err) is set.
+	ready  chan struct{}
+	exists bool
+	err    error
+	// done is closed when the goroutine has finished; f is its fold.
+	done chan struct{}
+	f    *fold
 }
 
-// loadAll downloads and folds up to opts.Parallel tables at once, and
-// creates and loads each in tx (one connection, so one at a time) as soon
-// as it is folded.
+// loadAll creates and loads every table in tx, in plan order (one
+// connection, so one COPY at a time). Up to opts.Parallel tables are read
+// at once: each table's changes are read first, then its rows stream to
+// its COPY while its snapshot objects are read and its changes folded.
 func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, ddls []*tableDDL,
 	opts Options, log *slog.Logger, res *Result) error {
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(loadCtx)
 	g.SetLimit(opts.Parallel)
-	results := make(chan folded)
-	done := make(chan error, 1)
+	loads := make([]*tableLoad, len(ddls))
+	for i, d := range ddls {
+		loads[i] = &tableLoad{ddl: d, pipe: newCopyPipe(gctx), ready: make(chan struct{}), done: make(chan struct{})}
+	}
+	started := make(chan error, 1)
 	go func() {
-		for _, d := range ddls {
+		for _, tl := range loads {
 			g.Go(func() error {
-				f, err := loadTable(gctx, store, plan, d.plan, opts.TempDir)
+				defer close(tl.done)
+				err := tl.read(gctx, store, plan, opts.TempDir)
 				if err != nil {
-					return fmt.Errorf("restore table %s: %w", d.plan.Name, err)
+					err = fmt.Errorf("restore table %s: %w", tl.ddl.plan.Name, err)
 				}
-				select {
-				case results <- folded{d, f}:
-					return nil
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+				return err
 			})
 		}
-		done <- g.Wait()
-		close(results)
+		started <- g.Wait()
 	}()
 	var loadErr error
-	for r := range results {
-		if loadErr != nil {
-			continue
-		}
-		if loadErr = loadFolded(ctx, tx, opts.Schema, r, log, res); loadErr != nil {
-			cancel()
+	for _, tl := range loads {
+		if loadErr = loadTableInto(ctx, tx, opts.Schema, tl, log, res); loadErr != nil {
+			break
 		}
 	}
-	if err := <-done; err != nil && loadErr == nil {
+	cancel()
+	// The first error of a reading goroutine cancels the others: it is the
+	// cause when the copy only saw a cancellation.
+	if err := <-started; err != nil && !errors.Is(err, context.Canceled) &&
+		(loadErr == nil || errors.Is(loadErr, context.Canceled)) {
 		return err
 	}
 	return loadErr
 }
 
-// loadFolded creates one table, copies its rows in and finishes it.
-func loadFolded(ctx context.Context, tx pgx.Tx, schema string, r folded, log *slog.Logger, res *Result) error {
-	d, f := r.ddl, r.fold
-	if d.plan.SnapshotObjects == 0 && !f.seen {
+// read runs in its own goroutine: it reads tl's changes, reports whether
+// the table exists, then streams its rows into tl.pipe.
+func (tl *tableLoad) read(ctx context.Context, store objstore.Store, plan *Plan, tempDir string) (err error) {
+	readyClosed := false
+	defer func() {
+		if !readyClosed {
+			tl.err = err
+			close(tl.ready)
+		} else {
+			tl.pipe.close(err)
+		}
+	}()
+	l, err := newTableLoader(store, plan, tl.ddl.plan, tempDir)
+	if err != nil {
+		return err
+	}
+	tl.f = l.f
+	if tl.exists, err = l.readChanges(ctx); err != nil {
+		return err
+	}
+	readyClosed = true
+	close(tl.ready)
+	if !tl.exists {
+		return nil
+	}
+	return l.emit(ctx, tl.pipe)
+}
+
+// loadTableInto creates one table, copies its rows in and finishes it.
+func loadTableInto(ctx context.Context, tx pgx.Tx, schema string, tl *tableLoad, log *slog.Logger, res *Result) error {
+	d := tl.ddl
+	select {
+	case <-tl.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if tl.err != nil {
+		return fmt.Errorf("restore table %s: %w", d.plan.Name, tl.err)
+	}
+	if !tl.exists {
 		// Only changes after the target touched it: it did not exist yet
 		// (for a time target, an entry can straddle the target).
 		log.Debug("table has no change at or before the target; not created", "table", d.plan.Name)
 		return nil
-	}
-	if f.orphans > 0 {
-		log.Warn("deletes of rows the archive does not hold were ignored", "table", d.plan.Name, "count", f.orphans)
 	}
 	if err := createTable(ctx, tx, d); err != nil {
 		return err
@@ -228,15 +270,27 @@ func loadFolded(ctx context.Context, tx pgx.Tx, schema string, r folded, log *sl
 	for i, c := range d.plan.Schema.Columns {
 		cols[i] = pgx.Identifier{c.Name}.Sanitize()
 	}
-	cr := newCopyReader(f.result())
 	sql := "COPY " + d.target + " (" + strings.Join(cols, ", ") + ") FROM STDIN"
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, cr, sql); err != nil {
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, tl.pipe, sql); err != nil {
+		if tl.pipe.readErr != nil {
+			// The server only saw the COPY fail: say why.
+			return fmt.Errorf("restore table %s: %w", d.plan.Name, tl.pipe.readErr)
+		}
 		return fmt.Errorf("copy rows into %s: %w", d.target, err)
+	}
+	select {
+	case <-tl.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	f := tl.f
+	if f.orphans > 0 {
+		log.Warn("deletes of rows the archive does not hold were ignored", "table", d.plan.Name, "count", f.orphans)
 	}
 	if err := finishTable(ctx, tx, schema, d); err != nil {
 		return err
 	}
-	log.Info("table restored", "table", d.plan.Name, "target", d.target, "rows", cr.n, "changes", f.applied)
-	res.Tables = append(res.Tables, TableResult{Name: d.plan.Name, Target: d.target, Rows: cr.n})
+	log.Info("table restored", "table", d.plan.Name, "target", d.target, "rows", tl.pipe.n, "changes", f.applied)
+	res.Tables = append(res.Tables, TableResult{Name: d.plan.Name, Target: d.target, Rows: tl.pipe.n})
 	return nil
 }

@@ -1,40 +1,102 @@
 package replayer
 
 import (
+	"context"
 	"io"
 
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
-// copyReader streams folded rows as COPY text format: columns separated by
-// tabs, rows by newlines, NULL as \N, and backslash, newline, carriage
-// return and tab escaped. The values are PostgreSQL's text output already,
-// so nothing else is converted.
-type copyReader struct {
-	rows []*row
-	i    int // next row
-	rep  int // copies of rows[i] already written (multisets)
-	buf  []byte
-	off  int
-	n    int64 // rows written
+// copyChunk is about how much COPY data goes in one hand-off.
+const copyChunk = 64 << 10
+
+// copyPipe carries one table's rows as COPY text format from the goroutine
+// that reads and folds the table's objects (a rowSink) to the COPY on the
+// connection (an io.Reader), a chunk at a time, so the two overlap.
+//
+// Text format: columns separated by tabs, rows by newlines, NULL as \N,
+// and backslash, newline, carriage return and tab escaped. The values are
+// PostgreSQL's text output already, so nothing else is converted.
+type copyPipe struct {
+	ctx    context.Context // the producer's
+	chunks chan []byte
+	free   chan []byte
+	err    error // why the producer stopped early; set before chunks closes
+
+	buf []byte // producer: being filled
+	n   int64  // producer: rows written
+
+	cur     []byte // reader: the chunk being read
+	off     int    // reader: bytes of cur already read
+	readErr error  // reader: what Read returned last, other than EOF
 }
 
-func newCopyReader(rows []*row) *copyReader { return &copyReader{rows: rows} }
+func newCopyPipe(ctx context.Context) *copyPipe {
+	p := &copyPipe{ctx: ctx, chunks: make(chan []byte, 2), free: make(chan []byte, 4)}
+	return p
+}
 
-func (r *copyReader) Read(p []byte) (int, error) {
-	for r.off == len(r.buf) {
-		if r.i == len(r.rows) {
+// row appends n copies of one row.
+func (p *copyPipe) row(vals []schemas.Value, n int) error {
+	for range n {
+		p.buf = appendCopyRow(p.buf, vals)
+		p.n++
+	}
+	if len(p.buf) >= copyChunk {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *copyPipe) flush() error {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	select {
+	case p.chunks <- p.buf:
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+	select {
+	case p.buf = <-p.free:
+		p.buf = p.buf[:0]
+	default:
+		p.buf = make([]byte, 0, copyChunk+copyChunk/4)
+	}
+	return nil
+}
+
+// close ends the rows: err == nil sends what is buffered and makes the
+// reader return io.EOF; else the reader returns err.
+func (p *copyPipe) close(err error) {
+	if err == nil {
+		err = p.flush()
+	}
+	p.err = err
+	close(p.chunks)
+}
+
+func (p *copyPipe) Read(b []byte) (int, error) {
+	for p.off == len(p.cur) {
+		if p.cur != nil {
+			select {
+			case p.free <- p.cur:
+			default:
+			}
+			p.cur = nil
+		}
+		c, ok := <-p.chunks
+		if !ok {
+			if p.err != nil {
+				p.readErr = p.err
+				return 0, p.err
+			}
 			return 0, io.EOF
 		}
-		r.buf, r.off = appendCopyRow(r.buf[:0], r.rows[r.i].values), 0
-		r.n++
-		if r.rep++; r.rep >= r.rows[r.i].n {
-			r.rows[r.i] = nil // let the row go once it is sent
-			r.i, r.rep = r.i+1, 0
-		}
+		p.cur, p.off = c, 0
 	}
-	n := copy(p, r.buf[r.off:])
-	r.off += n
+	n := copy(b, p.cur[p.off:])
+	p.off += n
 	return n, nil
 }
 
@@ -47,20 +109,23 @@ func appendCopyRow(b []byte, vals []schemas.Value) []byte {
 			b = append(b, `\N`...)
 			continue
 		}
-		for _, c := range v.Data {
-			switch c {
-			case '\\':
-				b = append(b, `\\`...)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, c)
+		data := v.Data
+		for {
+			j := 0
+			for j < len(data) && copyEscape[data[j]] == 0 {
+				j++
 			}
+			b = append(b, data[:j]...)
+			if j == len(data) {
+				break
+			}
+			b = append(b, '\\', copyEscape[data[j]])
+			data = data[j+1:]
 		}
 	}
 	return append(b, '\n')
 }
+
+// copyEscape is the letter after the backslash that stands for a byte in
+// COPY text format, 0 for bytes written as they are.
+var copyEscape = [256]byte{'\\': '\\', '\n': 'n', '\r': 'r', '\t': 't'}

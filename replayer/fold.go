@@ -1,7 +1,6 @@
 package replayer
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -16,6 +15,9 @@ type change struct {
 	Op         schemas.Op
 	CommitTime time.Time
 	Values     []schemas.Value // in the source version's column order
+	// mapped is set when Values are already a copy in the target
+	// version's column order (mapper.mapRow).
+	mapped bool
 }
 
 // row is one folded row in the target version's column order, with its
@@ -28,9 +30,10 @@ type row struct {
 
 // fold rebuilds one table's rows at the target from its archived objects.
 //
-// Memory: the table's rows for this tenant (one copy of every value plus a
-// key string per row) are held in memory until they are loaded; a tenant's
-// table must fit in memory for now.
+// Memory: the rows it folds (one copy of every value plus a key string per
+// row) are held in memory until they are loaded: the table's changes and
+// the snapshot rows they touch (tableLoader.emit), which must fit in memory
+// for now.
 type fold struct {
 	tenant schemas.TenantID
 	table  *schemas.TableSchema // target version
@@ -167,6 +170,26 @@ func (m *mapper) mapRow(vals []schemas.Value) []schemas.Value {
 	return out
 }
 
+// view fills out (one value per target column) with vals' values in the
+// target's column order, sharing their bytes: out is valid as long as vals.
+func (m *mapper) view(out, vals []schemas.Value) {
+	for i, j := range m.index {
+		if j < 0 {
+			out[i] = m.missing[i]
+		} else {
+			out[i] = vals[j]
+		}
+	}
+}
+
+// rowOf returns c's values as a new row in the target's column order.
+func (m *mapper) rowOf(c *change) []schemas.Value {
+	if c.mapped {
+		return c.Values
+	}
+	return m.mapRow(c.Values)
+}
+
 // markSnapshotLoaded records that everything at or before lsn is in the
 // state: later changes at or before it are skipped.
 func (f *fold) markSnapshotLoaded(lsn schemas.LSN) {
@@ -187,12 +210,21 @@ func (f *fold) inTarget(c *change) bool {
 // applySnapshotRow loads one row of a snapshot object: every row counts,
 // whatever its position.
 func (f *fold) applySnapshotRow(m *mapper, c *change) error {
+	if err := f.checkSnapshotRow(m, c); err != nil {
+		return err
+	}
+	return f.insert(m.mapRow(c.Values), c)
+}
+
+// checkSnapshotRow checks that c is a snapshot row and records it was seen:
+// what applySnapshotRow does before it stores the row.
+func (f *fold) checkSnapshotRow(m *mapper, c *change) error {
 	if c.Op != schemas.OpInsert {
 		return fmt.Errorf("snapshot row with op %q, want %q", c.Op, schemas.OpInsert)
 	}
 	f.seen = true
 	f.gen = m.src.Generation
-	return f.insert(m.mapRow(c.Values), c)
+	return nil
 }
 
 // applyChange folds one change of a segment object. It returns done = true
@@ -222,15 +254,15 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 	}
 	switch c.Op {
 	case schemas.OpInsert:
-		err = f.insert(m.mapRow(c.Values), c)
+		err = f.insert(m.rowOf(c), c)
 	case schemas.OpUpdate:
 		var old []schemas.Value
 		if pairUpdate {
 			old = f.pairOld
 		}
-		err = f.update(m.mapRow(c.Values), old, c)
+		err = f.update(m.rowOf(c), old, c)
 	case schemas.OpDelete:
-		f.pairOld = f.delete(m.mapRow(c.Values))
+		f.pairOld = f.delete(m.rowOf(c))
 		f.pair = true
 	case schemas.OpTruncate:
 		clear(f.rows)
@@ -342,19 +374,20 @@ func (f *fold) key(vals []schemas.Value, c *change) (string, error) {
 	return f.keyOf(vals), nil
 }
 
-// keyOf encodes the key columns injectively: kind, length, bytes.
-func (f *fold) keyOf(vals []schemas.Value) string {
-	var b bytes.Buffer
-	var n [binary.MaxVarintLen64]byte
+// keyOf encodes the key columns injectively (appendKey).
+func (f *fold) keyOf(vals []schemas.Value) string { return string(f.appendKey(nil, vals)) }
+
+// appendKey appends the key columns of vals to b: kind, length, bytes.
+func (f *fold) appendKey(b []byte, vals []schemas.Value) []byte {
 	for _, i := range f.keyIdx {
 		v := vals[i]
-		b.WriteByte(byte(v.Kind))
+		b = append(b, byte(v.Kind))
 		if v.Kind == schemas.ValueText {
-			b.Write(n[:binary.PutUvarint(n[:], uint64(len(v.Data)))])
-			b.Write(v.Data)
+			b = binary.AppendUvarint(b, uint64(len(v.Data)))
+			b = append(b, v.Data...)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // result returns the folded rows and releases the fold's map.

@@ -11,35 +11,95 @@ import (
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
-// loadTable folds every object of tp into the table's rows at the plan's
-// target.
-//
-// Snapshot objects are loaded first. Segment objects are read in plan order
-// (by first position); objects whose position ranges overlap (an entry
-// rewritten after a crash, or one table version's object interleaving with
-// another's after a DDL change and back) are merged by position, so every
-// change is applied once and in order whatever the overlap. Only the
-// objects of one overlapping group are open at a time.
-func loadTable(ctx context.Context, store objstore.Store, p *Plan, tp *TablePlan, tempDir string) (*fold, error) {
+// loadTable restores one table of the plan at its target into out; see
+// tableLoader.readChanges and tableLoader.emit.
+func loadTable(ctx context.Context, store objstore.Store, p *Plan, tp *TablePlan, tempDir string, out rowSink) (*fold, error) {
+	l, err := newTableLoader(store, p, tp, tempDir)
+	if err != nil {
+		return nil, err
+	}
+	exists, err := l.readChanges(ctx)
+	if err != nil || !exists {
+		return l.f, err
+	}
+	return l.f, l.emit(ctx, out)
+}
+
+// rowSink receives a table's rows at the target. vals is valid only during
+// the call; n is how many copies of the row there are (multisets).
+type rowSink interface {
+	row(vals []schemas.Value, n int) error
+}
+
+func newTableLoader(store objstore.Store, p *Plan, tp *TablePlan, tempDir string) (*tableLoader, error) {
 	f, err := newFold(p.Tenant, tp.Schema, p.Target)
 	if err != nil {
 		return nil, err
 	}
-	l := &tableLoader{store: store, tenant: p.Tenant, tp: tp, f: f, tempDir: tempDir, mappers: map[string]*mapper{}}
-	if tp.SnapshotObjects == 0 {
-		// Start from the baseline or a snapshot that had no rows here:
-		// changes at or before it are already accounted for.
-		f.markSnapshotLoaded(p.Start)
-	}
-	for _, ref := range tp.Objects[:tp.SnapshotObjects] {
-		if err := l.loadSnapshotObject(ctx, ref); err != nil {
-			return nil, err
+	return &tableLoader{store: store, tenant: p.Tenant, start: p.Start, tp: tp, f: f, tempDir: tempDir, mappers: map[string]*mapper{}}, nil
+}
+
+// readChanges reads the table's change segments, in plan order (by first
+// position); objects whose position ranges overlap (an entry rewritten
+// after a crash, or one table version's object interleaving with
+// another's after a DDL change and back) are merged by position, so every
+// change is applied once and in order whatever the overlap. Only the
+// objects of one overlapping group are open at a time.
+//
+// The changes are kept, mapped onto the target version, to be folded over
+// the snapshot by emit; the keys they touch tell emit which snapshot rows
+// must go through the fold. It reports whether the table exists at the
+// target: it has snapshot objects or a row change at or before the target.
+func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) {
+	f := l.f
+	exists = l.tp.SnapshotObjects > 0
+	l.touched = map[string]struct{}{}
+	gen := uint32(0)
+	noteGen := func(g uint32) {
+		if g == 0 {
+			return
 		}
+		if gen != 0 && g != gen {
+			l.foldAll = true // the table was dropped and created again
+		}
+		gen = g
 	}
-	if tp.SnapshotObjects > 0 {
-		f.markSnapshotLoaded(p.Start)
+	for _, ref := range l.tp.Objects[:l.tp.SnapshotObjects] {
+		m, err := l.mapper(ref)
+		if err != nil {
+			return false, err
+		}
+		noteGen(m.src.Generation)
 	}
-	segs := tp.Objects[tp.SnapshotObjects:]
+	var key []byte
+	record := func(s *source) (done bool, err error) {
+		c := s.c
+		c.Values = nil
+		if !f.inTarget(&s.c) {
+			l.changes = append(l.changes, recorded{ref: &s.ref, m: s.m, c: c})
+			return f.target.IsLSN(), nil
+		}
+		noteGen(s.m.src.Generation)
+		switch c.Op {
+		case schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete:
+			exists = true
+			c.Values, c.mapped = s.m.mapRow(s.c.Values), true
+			key = f.appendKey(key[:0], c.Values)
+			if _, ok := l.touched[string(key)]; !ok {
+				l.touched[string(key)] = struct{}{}
+			}
+		case schemas.OpTruncate:
+			l.foldAll = true // clears the snapshot's rows too
+		}
+		l.changes = append(l.changes, recorded{ref: &s.ref, m: s.m, c: c})
+		return false, nil
+	}
+	segs := l.tp.Objects[l.tp.SnapshotObjects:]
+	rows := int64(0)
+	for _, ref := range segs {
+		rows += ref.Rows
+	}
+	l.changes = make([]recorded, 0, min(rows, 1<<20))
 	for len(segs) > 0 {
 		n, last := 1, segs[0].Last
 		for n < len(segs) && !last.Less(segs[n].First) {
@@ -48,22 +108,81 @@ func loadTable(ctx context.Context, store objstore.Store, p *Plan, tp *TablePlan
 			}
 			n++
 		}
-		if err := l.merge(ctx, segs[:n]); err != nil {
-			return nil, err
+		if err := l.merge(ctx, segs[:n], record); err != nil {
+			return false, err
 		}
 		segs = segs[n:]
 	}
-	return f, nil
+	return exists, nil
+}
+
+// emit sends the table's rows at the target to out. Snapshot objects are
+// read first: a row whose key no change touches is final and goes to out
+// at once, without being held; the others are loaded into the fold. Then
+// the changes readChanges kept are folded in order and the fold's rows
+// follow. A truncate or a new generation of the table among the changes
+// clears every row, so then every snapshot row goes through the fold.
+//
+// A snapshot holds each key once (it is one consistent read of a table
+// with a key; multisets are keyed by the whole row and every copy of a
+// touched row is folded), so rows sent at once never meet another version
+// of themselves.
+func (l *tableLoader) emit(ctx context.Context, out rowSink) error {
+	f := l.f
+	if l.tp.SnapshotObjects == 0 {
+		// Start from the baseline or a snapshot that had no rows here:
+		// changes at or before it are already accounted for.
+		f.markSnapshotLoaded(l.start)
+	}
+	for _, ref := range l.tp.Objects[:l.tp.SnapshotObjects] {
+		if err := l.loadSnapshotObject(ctx, ref, out); err != nil {
+			return err
+		}
+	}
+	if l.tp.SnapshotObjects > 0 {
+		f.markSnapshotLoaded(l.start)
+	}
+	for i := range l.changes {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		r := &l.changes[i]
+		if _, err := f.applyChange(r.m, &r.c); err != nil {
+			return fmt.Errorf("object %s of table %s: %w", r.ref.Key, r.ref.Table, err)
+		}
+		l.changes[i] = recorded{} // let the values go
+	}
+	l.changes, l.touched = nil, nil
+	for _, r := range f.result() {
+		if err := out.row(r.values, r.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recorded is one change kept by readChanges, with the object it came from.
+type recorded struct {
+	ref *schemas.ObjectRef
+	m   *mapper
+	c   change
 }
 
 // tableLoader reads one table's objects into its fold.
 type tableLoader struct {
 	store   objstore.Store
 	tenant  schemas.TenantID
+	start   schemas.LSN // the plan's start: changes at or before it are in the snapshot
 	tp      *TablePlan
 	f       *fold
 	tempDir string
 	mappers map[string]*mapper // by schema version
+
+	changes []recorded          // readChanges' changes, in apply order
+	touched map[string]struct{} // keys (fold.appendKey) the changes touch
+	foldAll bool                // every snapshot row goes through the fold
 }
 
 func (l *tableLoader) mapper(ref schemas.ObjectRef) (*mapper, error) {
@@ -80,20 +199,35 @@ func (l *tableLoader) mapper(ref schemas.ObjectRef) (*mapper, error) {
 	return m, nil
 }
 
-// loadSnapshotObject loads every row of one snapshot object.
-func (l *tableLoader) loadSnapshotObject(ctx context.Context, ref schemas.ObjectRef) (err error) {
+// loadSnapshotObject reads every row of one snapshot object: rows whose key
+// a change touches (every row when foldAll) are loaded into the fold, the
+// others go to out as they are.
+func (l *tableLoader) loadSnapshotObject(ctx context.Context, ref schemas.ObjectRef, out rowSink) (err error) {
 	s, err := l.open(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, s.close()) }()
+	f := l.f
+	vals := make([]schemas.Value, len(f.table.Columns))
+	var key []byte
 	for s.ok {
 		if s.n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if err := l.f.applySnapshotRow(s.m, &s.c); err != nil {
+		if err := f.checkSnapshotRow(s.m, &s.c); err != nil {
+			return fmt.Errorf("object %s of table %s: %w", ref.Key, ref.Table, err)
+		}
+		s.m.view(vals, s.c.Values)
+		key = f.appendKey(key[:0], vals)
+		if _, touched := l.touched[string(key)]; touched || l.foldAll {
+			err = f.insert(s.m.mapRow(s.c.Values), &s.c)
+		} else if err = f.checkRow(vals, &s.c); err == nil {
+			err = out.row(vals, 1)
+		}
+		if err != nil {
 			return fmt.Errorf("object %s of table %s: %w", ref.Key, ref.Table, err)
 		}
 		if err := s.next(); err != nil {
@@ -103,10 +237,12 @@ func (l *tableLoader) loadSnapshotObject(ctx context.Context, ref schemas.Object
 	return nil
 }
 
-// merge folds the changes of refs, whose ranges overlap, in position
-// order. At equal positions the object read last goes on (a key change's
-// delete and update halves stay together), then the one planned first.
-func (l *tableLoader) merge(ctx context.Context, refs []schemas.ObjectRef) (err error) {
+// merge passes the changes of refs, whose ranges overlap, to apply in
+// position order. At equal positions the object read last goes on (a key
+// change's delete and update halves stay together), then the one planned
+// first. apply returns done = true when no later change of the object can
+// be at or before an LSN target.
+func (l *tableLoader) merge(ctx context.Context, refs []schemas.ObjectRef, apply func(*source) (done bool, err error)) (err error) {
 	srcs := make([]*source, 0, len(refs))
 	defer func() {
 		for _, s := range srcs {
@@ -136,7 +272,7 @@ func (l *tableLoader) merge(ctx context.Context, refs []schemas.ObjectRef) (err 
 		if best == nil {
 			return nil
 		}
-		done, err := l.f.applyChange(best.m, &best.c)
+		done, err := apply(best)
 		if err != nil {
 			return fmt.Errorf("object %s of table %s: %w", best.ref.Key, best.ref.Table, err)
 		}
