@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/tenantwal/tenantwal/archiver/segment"
 	"github.com/tenantwal/tenantwal/internal/objstore"
@@ -43,8 +45,9 @@ func newTableLoader(store objstore.Store, p *Plan, tp *TablePlan, tempDir string
 // position); objects whose position ranges overlap (an entry rewritten
 // after a crash, or one table version's object interleaving with
 // another's after a DDL change and back) are merged by position, so every
-// change is applied once and in order whatever the overlap. Only the
-// objects of one overlapping group are open at a time.
+// change is applied once and in order whatever the overlap. Objects are
+// downloaded and decoded by up to `decoders` goroutines, ahead of the
+// merge.
 //
 // The changes are kept, mapped onto the target version, to be folded over
 // the snapshot by emit; the keys they touch tell emit which snapshot rows
@@ -64,35 +67,15 @@ func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) 
 		}
 		gen = g
 	}
-	for _, ref := range l.tp.Objects[:l.tp.SnapshotObjects] {
+	for i, ref := range l.tp.Objects {
+		// Every mapper now: the decoding goroutines only read them.
 		m, err := l.mapper(ref)
 		if err != nil {
 			return false, err
 		}
-		noteGen(m.src.Generation)
-	}
-	var key []byte
-	record := func(s *source) (done bool, err error) {
-		c := s.c
-		c.Values = nil
-		if !f.inTarget(&s.c) {
-			l.changes = append(l.changes, recorded{ref: &s.ref, m: s.m, c: c})
-			return f.target.IsLSN(), nil
+		if i < l.tp.SnapshotObjects {
+			noteGen(m.src.Generation)
 		}
-		noteGen(s.m.src.Generation)
-		switch c.Op {
-		case schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete:
-			exists = true
-			c.Values, c.mapped = s.m.mapRow(s.c.Values), true
-			key = f.appendKey(key[:0], c.Values)
-			if _, ok := l.touched[string(key)]; !ok {
-				l.touched[string(key)] = struct{}{}
-			}
-		case schemas.OpTruncate:
-			l.foldAll = true // clears the snapshot's rows too
-		}
-		l.changes = append(l.changes, recorded{ref: &s.ref, m: s.m, c: c})
-		return false, nil
 	}
 	segs := l.tp.Objects[l.tp.SnapshotObjects:]
 	rows := int64(0)
@@ -100,20 +83,160 @@ func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) 
 		rows += ref.Rows
 	}
 	l.changes = make([]recorded, 0, min(rows, 1<<20))
-	for len(segs) > 0 {
-		n, last := 1, segs[0].Last
-		for n < len(segs) && !last.Less(segs[n].First) {
-			if last.Less(segs[n].Last) {
-				last = segs[n].Last
+	var key []byte
+	record := func(r *recorded) {
+		if f.inTarget(&r.c) {
+			noteGen(r.m.src.Generation)
+			switch r.c.Op {
+			case schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete:
+				exists = true
+				key = f.appendKey(key[:0], r.c.Values)
+				if _, ok := l.touched[string(key)]; !ok {
+					l.touched[string(key)] = struct{}{}
+				}
+			case schemas.OpTruncate:
+				l.foldAll = true // clears the snapshot's rows too
+			}
+		}
+		l.changes = append(l.changes, *r)
+	}
+
+	dctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	objs := make([]*decodedObject, len(segs))
+	for i := range objs {
+		objs[i] = &decodedObject{done: make(chan struct{})}
+	}
+	wg.Go(func() {
+		sem := make(chan struct{}, decoders)
+		for i := range segs {
+			select {
+			case sem <- struct{}{}:
+			case <-dctx.Done():
+				return
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				defer close(objs[i].done)
+				objs[i].rows, objs[i].err = l.decodeObject(dctx, &segs[i])
+			})
+		}
+	})
+	for i := 0; i < len(segs); {
+		n, last := 1, segs[i].Last
+		for i+n < len(segs) && !last.Less(segs[i+n].First) {
+			if last.Less(segs[i+n].Last) {
+				last = segs[i+n].Last
 			}
 			n++
 		}
-		if err := l.merge(ctx, segs[:n], record); err != nil {
+		group := make([][]recorded, n)
+		for j := range n {
+			o := objs[i+j]
+			select {
+			case <-o.done:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+			if o.err != nil {
+				return false, o.err
+			}
+			group[j], o.rows = o.rows, nil
+		}
+		if err := mergeDecoded(ctx, group, record); err != nil {
 			return false, err
 		}
-		segs = segs[n:]
+		i += n
 	}
 	return exists, nil
+}
+
+// decoders is how many segment objects of a table are downloaded and
+// decoded at once.
+var decoders = min(runtime.GOMAXPROCS(0), 4)
+
+// decodedObject is one segment object decoded by a goroutine of
+// readChanges; done is closed when rows or err is set.
+type decodedObject struct {
+	done chan struct{}
+	rows []recorded
+	err  error
+}
+
+// decodeObject downloads, verifies and decodes one segment object: its
+// rows in position order, row changes at or before the target mapped onto
+// the target version. For an LSN target it stops after the first row past
+// the target (none after it can be at or before it).
+func (l *tableLoader) decodeObject(ctx context.Context, ref *schemas.ObjectRef) (_ []recorded, err error) {
+	s, err := l.open(ctx, *ref)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, s.close()) }()
+	f := l.f
+	rows := make([]recorded, 0, min(ref.Rows, 1<<20))
+	for s.ok {
+		if s.n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		c := s.c
+		c.Values = nil
+		in := f.inTarget(&c)
+		if in && (c.Op == schemas.OpInsert || c.Op == schemas.OpUpdate || c.Op == schemas.OpDelete) {
+			c.Values, c.mapped = s.m.mapRow(s.c.Values), true
+		}
+		rows = append(rows, recorded{ref: ref, m: s.m, c: c})
+		if !in && f.target.IsLSN() {
+			break
+		}
+		if err := s.next(); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// mergeDecoded passes the rows of objs, whose ranges overlap, to apply in
+// position order. At equal positions the object read last goes on (a key
+// change's delete and update halves stay together), then the one planned
+// first.
+func mergeDecoded(ctx context.Context, objs [][]recorded, apply func(*recorded)) error {
+	if len(objs) == 1 {
+		for i := range objs[0] {
+			apply(&objs[0][i])
+		}
+		return nil
+	}
+	next := make([]int, len(objs))
+	prev := -1
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		best := -1
+		var bestPos schemas.Pos
+		for i, rows := range objs {
+			if next[i] == len(rows) {
+				continue
+			}
+			p := rows[next[i]].c.Pos
+			if best < 0 || p.Less(bestPos) || i == prev && p == bestPos {
+				best, bestPos = i, p
+			}
+		}
+		if best < 0 {
+			return nil
+		}
+		apply(&objs[best][next[best]])
+		next[best]++
+		prev = best
+	}
 }
 
 // emit sends the table's rows at the target to out. Snapshot objects are
@@ -235,56 +358,6 @@ func (l *tableLoader) loadSnapshotObject(ctx context.Context, ref schemas.Object
 		}
 	}
 	return nil
-}
-
-// merge passes the changes of refs, whose ranges overlap, to apply in
-// position order. At equal positions the object read last goes on (a key
-// change's delete and update halves stay together), then the one planned
-// first. apply returns done = true when no later change of the object can
-// be at or before an LSN target.
-func (l *tableLoader) merge(ctx context.Context, refs []schemas.ObjectRef, apply func(*source) (done bool, err error)) (err error) {
-	srcs := make([]*source, 0, len(refs))
-	defer func() {
-		for _, s := range srcs {
-			err = errors.Join(err, s.close())
-		}
-	}()
-	for _, ref := range refs {
-		s, err := l.open(ctx, ref)
-		if err != nil {
-			return err
-		}
-		srcs = append(srcs, s)
-	}
-	var prev *source
-	for n := 0; ; n++ {
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		var best *source
-		for _, s := range srcs {
-			if s.ok && (best == nil || s.c.Pos.Less(best.c.Pos) || s == prev && s.c.Pos == best.c.Pos) {
-				best = s
-			}
-		}
-		if best == nil {
-			return nil
-		}
-		done, err := apply(best)
-		if err != nil {
-			return fmt.Errorf("object %s of table %s: %w", best.ref.Key, best.ref.Table, err)
-		}
-		if done {
-			// Rows are in position order: none after this one is at or
-			// before the LSN target.
-			best.ok = false
-		} else if err := best.next(); err != nil {
-			return err
-		}
-		prev = best
-	}
 }
 
 // source is one object being read, positioned on its next row.
