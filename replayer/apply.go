@@ -186,7 +186,7 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 	g.SetLimit(opts.Parallel)
 	loads := make([]*tableLoad, len(ddls))
 	for i, d := range ddls {
-		loads[i] = &tableLoad{ddl: d, pipe: newCopyPipe(gctx), ready: make(chan struct{}), done: make(chan struct{})}
+		loads[i] = newTableLoad(gctx, d, binaryEncoders(d.plan.Schema))
 	}
 	started := make(chan error, 1)
 	go func() {
@@ -194,6 +194,9 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 			g.Go(func() error {
 				defer close(tl.done)
 				err := tl.read(gctx, store, plan, opts.TempDir)
+				if errors.Is(err, errNotBinary) {
+					return nil // loadTableInto loads the table again in text
+				}
 				if err != nil {
 					err = fmt.Errorf("restore table %s: %w", tl.ddl.plan.Name, err)
 				}
@@ -202,9 +205,20 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 		}
 		started <- g.Wait()
 	}()
+	// inText reads a table again for a COPY in text format, on its own
+	// goroutine, which has ended when stop returns.
+	inText := func(d *tableDDL) (tl *tableLoad, stop func()) {
+		tctx, tcancel := context.WithCancel(loadCtx)
+		tl = newTableLoad(tctx, d, nil)
+		go func() {
+			defer close(tl.done)
+			_ = tl.read(tctx, store, plan, opts.TempDir) // its error goes through tl
+		}()
+		return tl, func() { tcancel(); <-tl.done }
+	}
 	var loadErr error
 	for _, tl := range loads {
-		if loadErr = loadTableInto(ctx, tx, opts.Schema, tl, log, res); loadErr != nil {
+		if loadErr = loadTableInto(ctx, tx, opts.Schema, tl, inText, log, res); loadErr != nil {
 			break
 		}
 	}
@@ -216,6 +230,10 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 		return err
 	}
 	return loadErr
+}
+
+func newTableLoad(ctx context.Context, d *tableDDL, encs []binEncoder) *tableLoad {
+	return &tableLoad{ddl: d, pipe: newCopyPipe(ctx, encs), ready: make(chan struct{}), done: make(chan struct{})}
 }
 
 // read runs in its own goroutine: it reads tl's changes, reports whether
@@ -246,16 +264,15 @@ func (tl *tableLoad) read(ctx context.Context, store objstore.Store, plan *Plan,
 	return l.emit(ctx, tl.pipe)
 }
 
-// loadTableInto creates one table, copies its rows in and finishes it.
-func loadTableInto(ctx context.Context, tx pgx.Tx, schema string, tl *tableLoad, log *slog.Logger, res *Result) error {
+// loadTableInto creates one table, copies its rows in and finishes it. A
+// table copied in binary format that meets a value without an exact binary
+// form is rolled back to a savepoint and read again for a text COPY
+// (inText).
+func loadTableInto(ctx context.Context, tx pgx.Tx, schema string, tl *tableLoad,
+	inText func(*tableDDL) (*tableLoad, func()), log *slog.Logger, res *Result) error {
 	d := tl.ddl
-	select {
-	case <-tl.ready:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if tl.err != nil {
-		return fmt.Errorf("restore table %s: %w", d.plan.Name, tl.err)
+	if err := tl.wait(ctx, tl.ready); err != nil {
+		return err
 	}
 	if !tl.exists {
 		// Only changes after the target touched it: it did not exist yet
@@ -263,25 +280,37 @@ func loadTableInto(ctx context.Context, tx pgx.Tx, schema string, tl *tableLoad,
 		log.Debug("table has no change at or before the target; not created", "table", d.plan.Name)
 		return nil
 	}
-	if err := createTable(ctx, tx, d); err != nil {
+	format := "text"
+	if tl.pipe.encs != nil {
+		format = "binary"
+		if _, err := tx.Exec(ctx, "SAVEPOINT tenantwal_table"); err != nil {
+			return fmt.Errorf("restore table %s: %w", d.plan.Name, err)
+		}
+		err := copyTable(ctx, tx, tl)
+		if errors.Is(err, errNotBinary) {
+			log.Debug("a value has no exact binary form; copying the table in text format", "table", d.plan.Name)
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT tenantwal_table"); err != nil {
+				return fmt.Errorf("restore table %s: %w", d.plan.Name, err)
+			}
+			var stop func()
+			tl, stop = inText(d)
+			defer stop()
+			if err := tl.wait(ctx, tl.ready); err != nil {
+				return err
+			}
+			format, err = "text", copyTable(ctx, tx, tl)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT tenantwal_table"); err != nil {
+			return fmt.Errorf("restore table %s: %w", d.plan.Name, err)
+		}
+	} else if err := copyTable(ctx, tx, tl); err != nil {
 		return err
 	}
-	cols := make([]string, len(d.plan.Schema.Columns))
-	for i, c := range d.plan.Schema.Columns {
-		cols[i] = pgx.Identifier{c.Name}.Sanitize()
-	}
-	sql := "COPY " + d.target + " (" + strings.Join(cols, ", ") + ") FROM STDIN"
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, tl.pipe, sql); err != nil {
-		if tl.pipe.readErr != nil {
-			// The server only saw the COPY fail: say why.
-			return fmt.Errorf("restore table %s: %w", d.plan.Name, tl.pipe.readErr)
-		}
-		return fmt.Errorf("copy rows into %s: %w", d.target, err)
-	}
-	select {
-	case <-tl.done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := tl.wait(ctx, tl.done); err != nil {
+		return err
 	}
 	f := tl.f
 	if f.orphans > 0 {
@@ -290,7 +319,46 @@ func loadTableInto(ctx context.Context, tx pgx.Tx, schema string, tl *tableLoad,
 	if err := finishTable(ctx, tx, schema, d); err != nil {
 		return err
 	}
-	log.Info("table restored", "table", d.plan.Name, "target", d.target, "rows", tl.pipe.n, "changes", f.applied)
+	log.Info("table restored", "table", d.plan.Name, "target", d.target, "rows", tl.pipe.n, "changes", f.applied, "format", format)
 	res.Tables = append(res.Tables, TableResult{Name: d.plan.Name, Target: d.target, Rows: tl.pipe.n})
+	return nil
+}
+
+// wait waits for ch to close; then tl.err is the reading goroutine's error
+// before its rows (ready), if any.
+func (tl *tableLoad) wait(ctx context.Context, ch chan struct{}) error {
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if tl.err != nil {
+		return fmt.Errorf("restore table %s: %w", tl.ddl.plan.Name, tl.err)
+	}
+	return nil
+}
+
+// copyTable creates tl's table and copies its rows in. It returns
+// errNotBinary (unwrapped) when a binary COPY met a value without an
+// exact binary form.
+func copyTable(ctx context.Context, tx pgx.Tx, tl *tableLoad) error {
+	d := tl.ddl
+	if err := createTable(ctx, tx, d); err != nil {
+		return err
+	}
+	cols := make([]string, len(d.plan.Schema.Columns))
+	for i, c := range d.plan.Schema.Columns {
+		cols[i] = pgx.Identifier{c.Name}.Sanitize()
+	}
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, tl.pipe, tl.pipe.sql(d.target, cols)); err != nil {
+		if errors.Is(tl.pipe.readErr, errNotBinary) {
+			return errNotBinary
+		}
+		if tl.pipe.readErr != nil {
+			// The server only saw the COPY fail: say why.
+			return fmt.Errorf("restore table %s: %w", d.plan.Name, tl.pipe.readErr)
+		}
+		return fmt.Errorf("copy rows into %s: %w", d.target, err)
+	}
 	return nil
 }

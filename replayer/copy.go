@@ -3,6 +3,7 @@ package replayer
 import (
 	"context"
 	"io"
+	"strings"
 
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -10,15 +11,17 @@ import (
 // copyChunk is about how much COPY data goes in one hand-off.
 const copyChunk = 64 << 10
 
-// copyPipe carries one table's rows as COPY text format from the goroutine
-// that reads and folds the table's objects (a rowSink) to the COPY on the
+// copyPipe carries one table's rows in COPY format from the goroutine that
+// reads and folds the table's objects (a rowSink) to the COPY on the
 // connection (an io.Reader), a chunk at a time, so the two overlap.
 //
 // Text format: columns separated by tabs, rows by newlines, NULL as \N,
 // and backslash, newline, carriage return and tab escaped. The values are
-// PostgreSQL's text output already, so nothing else is converted.
+// PostgreSQL's text output already, so nothing else is converted. Binary
+// format (binary.go) when encs is set.
 type copyPipe struct {
 	ctx    context.Context // the producer's
+	encs   []binEncoder    // nil: text format
 	chunks chan []byte
 	free   chan []byte
 	err    error // why the producer stopped early; set before chunks closes
@@ -31,15 +34,37 @@ type copyPipe struct {
 	readErr error  // reader: what Read returned last, other than EOF
 }
 
-func newCopyPipe(ctx context.Context) *copyPipe {
-	p := &copyPipe{ctx: ctx, chunks: make(chan []byte, 2), free: make(chan []byte, 4)}
+// newCopyPipe starts a pipe in text format, or in binary format with one
+// encoder per column when encs is not nil.
+func newCopyPipe(ctx context.Context, encs []binEncoder) *copyPipe {
+	p := &copyPipe{ctx: ctx, encs: encs, chunks: make(chan []byte, 2), free: make(chan []byte, 4)}
+	if encs != nil {
+		p.buf = append(p.buf, copyBinaryHeader...)
+	}
 	return p
 }
 
-// row appends n copies of one row.
+// sql returns the COPY statement for the pipe's format.
+func (p *copyPipe) sql(target string, cols []string) string {
+	sql := "COPY " + target + " (" + strings.Join(cols, ", ") + ") FROM STDIN"
+	if p.encs != nil {
+		sql += " (FORMAT binary)"
+	}
+	return sql
+}
+
+// row appends n copies of one row. In binary format it returns
+// errNotBinary for a value without an exact binary form.
 func (p *copyPipe) row(vals []schemas.Value, n int) error {
 	for range n {
-		p.buf = appendCopyRow(p.buf, vals)
+		if p.encs == nil {
+			p.buf = appendCopyRow(p.buf, vals)
+		} else {
+			var ok bool
+			if p.buf, ok = appendBinaryRow(p.buf, vals, p.encs); !ok {
+				return errNotBinary
+			}
+		}
 		p.n++
 	}
 	if len(p.buf) >= copyChunk {
@@ -70,6 +95,9 @@ func (p *copyPipe) flush() error {
 // reader return io.EOF; else the reader returns err.
 func (p *copyPipe) close(err error) {
 	if err == nil {
+		if p.encs != nil {
+			p.buf = append(p.buf, copyBinaryTrailer...)
+		}
 		err = p.flush()
 	}
 	p.err = err
