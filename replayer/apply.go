@@ -78,6 +78,9 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	if err := resolveTimeVersions(ctx, store, plan, opts.TempDir); err != nil {
 		return nil, err
 	}
+	// Reading starts now, while the schema and types are created.
+	readers := startReading(ctx, store, plan, nameTables(opts.Schema, plan.Tables), opts)
+	defer func() { _ = readers.stop() }()
 	if err := addEnumLabels(ctx, conn, plan.Tables); err != nil {
 		return nil, err
 	}
@@ -94,8 +97,7 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	if res.Types, err = createTypes(ctx, tx, plan.Tables); err != nil {
 		return nil, err
 	}
-	ddls := nameTables(opts.Schema, plan.Tables)
-	if err := loadAll(ctx, store, tx, plan, ddls, opts, log, res); err != nil {
+	if err := readers.loadAll(ctx, tx, opts.Schema, log, res); err != nil {
 		return nil, err
 	}
 	if err := finishSchema(ctx, tx, ddls, log); err != nil {
@@ -174,23 +176,29 @@ type tableLoad struct {
 	f    *fold
 }
 
-// loadAll creates and loads every table in tx, in plan order (one
-// connection, so one COPY at a time). Up to opts.Parallel tables are read
-// at once: each table's changes are read first, then its rows stream to
-// its COPY while its snapshot objects are read and its changes folded.
-func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, ddls []*tableDDL,
-	opts Options, log *slog.Logger, res *Result) error {
-	loadCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, gctx := errgroup.WithContext(loadCtx)
+// tableReaders read the plan's tables ahead of their COPYs: up to
+// opts.Parallel tables at once, each table's changes first, then its rows
+// stream to its COPY while its snapshot objects are read and its changes
+// folded.
+type tableReaders struct {
+	loads  []*tableLoad
+	inText func(*tableDDL) (*tableLoad, func())
+	cancel context.CancelFunc
+	ended  chan error // the reading goroutines' first error, once all ended
+	err    error      // what ended sent, once received
+	done   bool
+}
+
+func startReading(ctx context.Context, store objstore.Store, plan *Plan, ddls []*tableDDL, opts Options) *tableReaders {
+	readCtx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(readCtx)
 	g.SetLimit(opts.Parallel)
-	loads := make([]*tableLoad, len(ddls))
+	r := &tableReaders{loads: make([]*tableLoad, len(ddls)), cancel: cancel, ended: make(chan error, 1)}
 	for i, d := range ddls {
-		loads[i] = newTableLoad(gctx, d, binaryEncoders(d.plan.Schema))
+		r.loads[i] = newTableLoad(gctx, d, binaryEncoders(d.plan.Schema))
 	}
-	started := make(chan error, 1)
 	go func() {
-		for _, tl := range loads {
+		for _, tl := range r.loads {
 			g.Go(func() error {
 				defer close(tl.done)
 				err := tl.read(gctx, store, plan, opts.TempDir)
@@ -203,12 +211,12 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 				return err
 			})
 		}
-		started <- g.Wait()
+		r.ended <- g.Wait()
 	}()
 	// inText reads a table again for a COPY in text format, on its own
 	// goroutine, which has ended when stop returns.
-	inText := func(d *tableDDL) (tl *tableLoad, stop func()) {
-		tctx, tcancel := context.WithCancel(loadCtx)
+	r.inText = func(d *tableDDL) (tl *tableLoad, stop func()) {
+		tctx, tcancel := context.WithCancel(readCtx)
 		tl = newTableLoad(tctx, d, nil)
 		go func() {
 			defer close(tl.done)
@@ -216,17 +224,34 @@ func loadAll(ctx context.Context, store objstore.Store, tx pgx.Tx, plan *Plan, d
 		}()
 		return tl, func() { tcancel(); <-tl.done }
 	}
+	return r
+}
+
+// stop cancels the reading goroutines and waits for them to end. It
+// returns the first error of one, unless it is a cancellation.
+func (r *tableReaders) stop() error {
+	if !r.done {
+		r.cancel()
+		r.err, r.done = <-r.ended, true
+	}
+	if errors.Is(r.err, context.Canceled) {
+		return nil
+	}
+	return r.err
+}
+
+// loadAll creates and loads every table in tx, in plan order (one
+// connection, so one COPY at a time), and stops the reading goroutines.
+func (r *tableReaders) loadAll(ctx context.Context, tx pgx.Tx, schema string, log *slog.Logger, res *Result) error {
 	var loadErr error
-	for _, tl := range loads {
-		if loadErr = loadTableInto(ctx, tx, opts.Schema, tl, inText, log, res); loadErr != nil {
+	for _, tl := range r.loads {
+		if loadErr = loadTableInto(ctx, tx, schema, tl, r.inText, log, res); loadErr != nil {
 			break
 		}
 	}
-	cancel()
 	// The first error of a reading goroutine cancels the others: it is the
 	// cause when the copy only saw a cancellation.
-	if err := <-started; err != nil && !errors.Is(err, context.Canceled) &&
-		(loadErr == nil || errors.Is(loadErr, context.Canceled)) {
+	if err := r.stop(); err != nil && (loadErr == nil || errors.Is(loadErr, context.Canceled)) {
 		return err
 	}
 	return loadErr
