@@ -79,7 +79,8 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 		return nil, err
 	}
 	// Reading starts now, while the schema and types are created.
-	readers := startReading(ctx, store, plan, nameTables(opts.Schema, plan.Tables), opts)
+	ddls := nameTables(opts.Schema, plan.Tables)
+	readers := startReading(ctx, store, plan, ddls, opts)
 	defer func() { _ = readers.stop() }()
 	if err := addEnumLabels(ctx, conn, plan.Tables); err != nil {
 		return nil, err
