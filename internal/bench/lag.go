@@ -74,13 +74,15 @@ func (r *runner) lag(ctx context.Context) error {
 	samples := <-progress
 	flushes, flushSum, _ := r.e2eRun.histogram(flushSeconds)
 	flushes, flushSum = flushes-flushes0, flushSum-flushSum0
+	restarts, _ := r.e2eRun.counter(archiverRestarts)
 	note := fmt.Sprintf("%d changes over %s at %.0f changes/s (asked for %.0f, half the ceiling; %s); flush interval %s; "+
 		"a change is durable when the manifest entry naming it is stored (the entry file's mtime, written after its objects). "+
-		"Of that, commit → published to NATS by capture: %s; commit → rows written by the archiver: %s; %d archiver flushes (16 partitions) took %s on average",
+		"Of that, commit → published to NATS by capture: %s; commit → rows written by the archiver: %s; %d archiver flushes (16 partitions) took %s on average; "+
+		"archiver partition restarts since the pipeline started: %.0f",
 		g.changes.Load(), took.Round(time.Millisecond), achieved, rate, cpuNote, r.e2e.acfg.FlushInterval,
 		stageDelay(samples, func(x progressSample) float64 { return x.captured }),
 		stageDelay(samples, func(x progressSample) float64 { return x.archived }),
-		int(flushes), (time.Duration(flushSum / max(1, flushes) * float64(time.Second))).Round(time.Millisecond))
+		int(flushes), (time.Duration(flushSum / max(1, flushes) * float64(time.Second))).Round(time.Millisecond), restarts)
 	r.rep.Rows = append(r.rep.Rows,
 		Measure{Name: MeasureLagP50, Value: p50.Seconds(), Unit: "s", Target: "-", Met: true, Note: note},
 		Measure{Name: MeasureLagP99, Value: p99.Seconds(), Unit: "s", Target: "< 2 s", Met: p99 < lagTarget})

@@ -27,6 +27,8 @@ const (
 	captureChanges = "tenantwal_capture_changes_total"
 	archiverRows   = "tenantwal_archiver_rows_total"
 	flushSeconds   = "tenantwal_archiver_flush_seconds"
+	// archiverRestarts counts partition workers restarted after a failure.
+	archiverRestarts = "tenantwal_archiver_worker_restarts_total"
 )
 
 // instance is one tenantwal deployment: its own slot, embedded NATS and
