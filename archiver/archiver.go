@@ -22,7 +22,22 @@ type Archiver struct {
 	metrics *Metrics
 	// buffered is what all partition workers buffer together (rowSize).
 	buffered atomic.Int64
+	// commits holds a token per tenant commit running in any partition
+	// (CommitConcurrency at most).
+	commits chan struct{}
 }
+
+// acquireCommit waits for a commit slot, or for ctx to end.
+func (a *Archiver) acquireCommit(ctx context.Context) error {
+	select {
+	case a.commits <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (a *Archiver) releaseCommit() { <-a.commits }
 
 // Option configures optional collaborators.
 type Option func(*Archiver)
@@ -39,7 +54,8 @@ func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Archive
 		return nil, err
 	}
 	cfg.FetchBytes = max(cfg.FetchBytes, b.MaxPayload()+64<<10)
-	a := &Archiver{cfg: cfg, bus: b, store: store, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil)}
+	a := &Archiver{cfg: cfg, bus: b, store: store, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil),
+		commits: make(chan struct{}, cfg.CommitConcurrency)}
 	for _, o := range opts {
 		o(a)
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/failpoint"
@@ -21,7 +23,8 @@ import (
 // archived is skipped as already seen).
 const ackTimeout = 10 * time.Second
 
-// worker archives one partition. It runs on one goroutine.
+// worker archives one partition. It runs on one goroutine, except in a
+// flush, which commits several tenants at once (commitAll).
 type worker struct {
 	a    *Archiver
 	p    int
@@ -244,19 +247,10 @@ func (w *worker) flush(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.a.cfg.FlushTimeout)
 	defer cancel()
 	start := time.Now()
-	committed := 0
-	for _, t := range w.order {
-		pd := w.buf[t]
-		for _, pt := range []*part{pd.snapshot, pd.changes} {
-			if pt.empty() {
-				continue
-			}
-			if err := w.commit(ctx, t, pt); err != nil {
-				w.a.metrics.failures.Inc()
-				return err
-			}
-			committed++
-		}
+	committed, err := w.commitAll(ctx)
+	if err != nil {
+		w.a.metrics.failures.Inc()
+		return err
 	}
 	if w.marker != nil && w.wm == nil {
 		wms, err := catalog.ReadWatermarks(ctx, w.a.store)
@@ -301,9 +295,41 @@ func (w *worker) flush(ctx context.Context) error {
 	return nil
 }
 
+// commitAll commits every buffered tenant: several tenants at once (up to
+// CommitConcurrency, within the archiver-wide limit), each tenant's parts
+// in order (snapshot, then changes). It returns the number of manifest
+// entries written, and the first error once every commit started has
+// ended: a failed flush leaves no commit running behind it. The commits of
+// one tenant, and the tenant's state, are touched by one goroutine only.
+func (w *worker) commitAll(ctx context.Context) (int, error) {
+	var committed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.a.cfg.CommitConcurrency)
+	for _, t := range w.order {
+		pd, st := w.buf[t], w.tenants[t]
+		g.Go(func() error {
+			if err := w.a.acquireCommit(gctx); err != nil {
+				return err
+			}
+			defer w.a.releaseCommit()
+			for _, pt := range []*part{pd.snapshot, pd.changes} {
+				if pt.empty() {
+					continue
+				}
+				if err := w.commit(gctx, t, st, pt); err != nil {
+					return err
+				}
+				committed.Add(1)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(committed.Load()), err
+}
+
 // commit writes one part's objects and its manifest entry.
-func (w *worker) commit(ctx context.Context, t schemas.TenantID, pt *part) error {
-	st := w.tenants[t]
+func (w *worker) commit(ctx context.Context, t schemas.TenantID, st *tenantState, pt *part) error {
 	first, last := pt.first, pt.last
 	if last == (schemas.Pos{}) {
 		// No rows (the final chunk of a transaction flushed earlier, or
