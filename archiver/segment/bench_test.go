@@ -149,3 +149,28 @@ func BenchmarkWriteOrders(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteSmall writes one-row objects, the archiver's case with many
+// tenants each with a change per flush: the per-object fixed cost.
+func BenchmarkWriteSmall(b *testing.B) {
+	rows := benchRows(1)
+	for _, level := range []int{0, 9} {
+		b.Run(fmt.Sprintf("level=%d", level), func(b *testing.B) {
+			var out countingDiscard
+			b.ReportAllocs()
+			for b.Loop() {
+				w, err := segment.NewWriter(&out, benchTable(), segment.Options{CompressionLevel: level})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Write(rows[0].m, rows[0].vals); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.n)/float64(b.N), "B/object")
+		})
+	}
+}
