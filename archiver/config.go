@@ -40,8 +40,9 @@ type Config struct {
 	// Writer names this archiver instance in manifest entries. Default
 	// hostname:pid.
 	Writer string
-	// SpillDir holds Parquet files while they are written. Default the
-	// system temp dir.
+	// SpillDir holds Parquet files while they are written (those past
+	// 256 KiB; smaller ones are held in memory). Default the system temp
+	// dir.
 	SpillDir string
 	// FlushTimeout bounds one flush; a flush in progress when the archiver
 	// is stopped is completed within it. Default 2m.

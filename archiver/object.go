@@ -6,14 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/tenantwal/tenantwal/archiver/segment"
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
-// writeObject writes one table's rows as a Parquet file in the spill dir,
-// then stores it under dir. kind is the manifest entry's (snapshot or
+// writeObject writes one table's rows as a Parquet file (in memory when
+// small, else in the spill dir), then stores it under dir. kind is the manifest entry's (snapshot or
 // segment). The checksum covers the stored bytes.
 func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRows) (schemas.ObjectRef, error) {
 	ts := tr.ts
@@ -22,14 +21,10 @@ func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRow
 		Table:         ts.QualifiedName(),
 		SchemaVersion: ts.Version,
 	}
-	f, err := os.CreateTemp(w.a.cfg.SpillDir, "tenantwal-*.parquet")
-	if err != nil {
-		return ref, fmt.Errorf("create spill file: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	sp := newSpill(w.a.cfg.SpillDir)
+	defer sp.close()
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
+	cw := &countWriter{w: io.MultiWriter(sp, h)}
 	sw, err := segment.NewWriter(cw, ts, w.a.cfg.segmentOptions(kind))
 	if err != nil {
 		return ref, err
@@ -47,10 +42,11 @@ func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRow
 	ref.Rows, ref.First, ref.Last = st.Rows, st.First, st.Last
 	ref.Bytes = cw.n
 	ref.SHA256 = hex.EncodeToString(h.Sum(nil))
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return ref, err
+	r, err := sp.reader()
+	if err != nil {
+		return ref, fmt.Errorf("read back %s: %w", ref.Key, err)
 	}
-	if err := w.a.store.Put(ctx, ref.Key, f); err != nil {
+	if err := w.a.store.Put(ctx, ref.Key, r); err != nil {
 		return ref, fmt.Errorf("store %s: %w", ref.Key, err)
 	}
 	w.a.metrics.objects.Inc()
