@@ -2,6 +2,7 @@ package archiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -86,19 +87,42 @@ func (a *Archiver) runPartition(ctx context.Context, p int) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(start) > a.cfg.RetryMax {
-			backoff = a.cfg.RetryMin // it ran well for a while
-		}
 		a.metrics.restarts.Inc()
-		log.Warn("partition worker failed; restarting from the last acknowledged message",
-			slog.Any("error", err), slog.Duration("backoff", backoff))
+		var wait time.Duration
+		wait, backoff = restartWait(err, time.Since(start), backoff, a.cfg.RetryMin, a.cfg.RetryMax)
+		if errors.Is(err, errDeliveryGap) {
+			log.Info("a delivery was lost on the way to the partition worker; restarting from the last acknowledged message",
+				slog.Any("error", err))
+		} else {
+			log.Warn("partition worker failed; restarting from the last acknowledged message",
+				slog.Any("error", err), slog.Duration("backoff", wait))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, a.cfg.RetryMax)
 	}
+}
+
+// gapRestartWait is the pause before a worker restarts after a delivery gap.
+const gapRestartWait = 50 * time.Millisecond
+
+// restartWait returns how long to wait before restarting a worker that
+// failed with err after running for ran, and the backoff for the next
+// failure. Failures back off exponentially from retryMin to retryMax (reset
+// after a run longer than retryMax). A delivery gap (a pull response lost
+// on the way, typical of a loaded machine) is not a failure of the store or
+// of NATS: the worker restarts at once from the ack floor without growing
+// the backoff, so repeated gaps cannot stall a partition for retryMax each.
+func restartWait(err error, ran, backoff, retryMin, retryMax time.Duration) (wait, next time.Duration) {
+	if ran > retryMax {
+		backoff = retryMin // it ran well for a while
+	}
+	if errors.Is(err, errDeliveryGap) {
+		return gapRestartWait, backoff
+	}
+	return backoff, min(2*backoff, retryMax)
 }
 
 func (a *Archiver) runWorker(ctx context.Context, p int) error {
