@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantwal/tenantwal/internal/bus"
@@ -26,6 +27,9 @@ type Archiver struct {
 	// commits holds a token per tenant commit running in any partition
 	// (CommitConcurrency at most).
 	commits chan struct{}
+	// wrapConsumer, set by tests only (export_test.go), wraps each
+	// partition's consumer, to lose deliveries on purpose.
+	wrapConsumer func(jetstream.Consumer) jetstream.Consumer
 }
 
 // acquireCommit waits for a commit slot, or for ctx to end.
@@ -131,6 +135,9 @@ func (a *Archiver) runWorker(ctx context.Context, p int) error {
 	cons, err := a.bus.Consumer(ctx, p, fmt.Sprintf("%s-p%04d", a.cfg.Durable, p))
 	if err != nil {
 		return fmt.Errorf("partition %d: %w", p, err)
+	}
+	if a.wrapConsumer != nil {
+		cons = a.wrapConsumer(cons)
 	}
 	w := newWorker(a, p, cons)
 	err = w.run(ctx)

@@ -38,7 +38,12 @@ type worker struct {
 	since   time.Time     // arrival of the oldest unflushed message
 	lastMsg jetstream.Msg // newest unacknowledged message
 	lastDel uint64        // consumer (delivery) sequence of the last message handled
-	marker  *schemas.Batch
+	// startDel is the consumer's delivered sequence when the worker
+	// started (after the reset to the ack floor); tailChecked is when
+	// checkTail last asked the server.
+	startDel    uint64
+	tailChecked time.Time
+	marker      *schemas.Batch
 	// wm is the partition's watermark in the store (nil: not read yet, or
 	// none): a marker replayed after a capture restart can be older than
 	// one already archived, and a watermark never moves back.
@@ -46,8 +51,12 @@ type worker struct {
 }
 
 func newWorker(a *Archiver, p int, cons jetstream.Consumer) *worker {
-	return &worker{a: a, p: p, cons: cons, log: a.log.With(slog.Int("partition", p)),
+	w := &worker{a: a, p: p, cons: cons, log: a.log.With(slog.Int("partition", p)),
 		tenants: map[schemas.TenantID]*tenantState{}, buf: map[schemas.TenantID]*pending{}}
+	if info := cons.CachedInfo(); info != nil {
+		w.startDel = info.Delivered.Consumer
+	}
+	return w
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -64,7 +73,9 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("fetch: %w", err)
 		}
+		got := 0
 		for msg := range batch.Messages() {
+			got++
 			if err := w.handle(ctx, msg); err != nil {
 				return err
 			}
@@ -80,6 +91,11 @@ func (w *worker) run(ctx context.Context) error {
 			}
 			return fmt.Errorf("fetch: %w", err)
 		}
+		if got == 0 {
+			if err := w.checkTail(ctx); err != nil {
+				return err
+			}
+		}
 		if !w.since.IsZero() && time.Since(w.since) >= cfg.FlushInterval {
 			if err := w.flush(ctx); err != nil {
 				return err
@@ -94,6 +110,33 @@ func (w *worker) run(ctx context.Context) error {
 // errDeliveryGap means a delivered message never reached the worker:
 // acknowledging a later one (AckAll) would acknowledge it unarchived.
 var errDeliveryGap = errors.New("gap in the consumer's delivery sequence")
+
+// tailCheckInterval spaces checkTail's consumer info requests.
+const tailCheckInterval = 2 * time.Second
+
+// checkTail runs when a fetch returned nothing: if the server counts a
+// delivery the worker never saw (a pull response lost on the way, seen on
+// loaded machines), no later message reveals the gap and the message would
+// wait for AckWait (minutes) to be delivered again. The worker then
+// restarts from the ack floor at once.
+func (w *worker) checkTail(ctx context.Context) error {
+	if time.Since(w.tailChecked) < tailCheckInterval {
+		return nil
+	}
+	w.tailChecked = time.Now()
+	seen := max(w.lastDel, w.startDel)
+	info, err := w.cons.Info(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	if d := info.Delivered.Consumer; d > seen {
+		return fmt.Errorf("%w: the server delivered up to %d, the worker saw up to %d", errDeliveryGap, d, seen)
+	}
+	return nil
+}
 
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
 	w.a.metrics.messages.Inc()
