@@ -232,6 +232,9 @@ func (r *runner) scaled(n int64, min int64) int64 { return max(min, int64(float6
 
 // waitTimeout bounds every wait for the pipeline.
 func (r *runner) waitTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("TENANTWAL_BENCH_WAIT")); err == nil && d > 0 {
+		return d // shorter, when looking into a stall
+	}
 	return time.Duration(max(1, r.opts.Size) * float64(10*time.Minute))
 }
 

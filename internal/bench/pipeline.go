@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,6 +138,20 @@ func (r *running) counter(name string) (float64, error) {
 	return 0, nil
 }
 
+// counters describes the pipeline's main counters, for errors.
+func (r *running) counters() string {
+	var out []string
+	for _, name := range []string{captureChanges, "tenantwal_archiver_messages_total", archiverRows,
+		"tenantwal_archiver_duplicate_changes_total", archiverRestarts, "tenantwal_archiver_store_failures_total"} {
+		v, err := r.counter(name)
+		if err != nil {
+			return err.Error()
+		}
+		out = append(out, fmt.Sprintf("%s %.0f", name, v))
+	}
+	return strings.Join(out, ", ")
+}
+
 // histogram returns the sample count and sum of the histogram named name,
 // zeros if it has not been registered.
 func (r *running) histogram(name string) (count, sum float64, err error) {
@@ -183,7 +198,7 @@ func (r *running) waitFor(ctx context.Context, timeout time.Duration, what strin
 		case <-r.done:
 			return time.Time{}, fmt.Errorf("waiting for %s: the pipeline stopped: %w", what, r.err)
 		case <-deadline.C:
-			return time.Time{}, fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+			return time.Time{}, fmt.Errorf("timed out after %s waiting for %s (%s)", timeout, what, r.counters())
 		case <-ctx.Done():
 			return time.Time{}, fmt.Errorf("waiting for %s: %w", what, ctx.Err())
 		}
