@@ -55,7 +55,8 @@ type Config struct {
 	// all the partitions this archiver owns together. A flush is
 	// acknowledged only once all of its tenants are committed; each
 	// tenant's entries stay in order. Most of a small commit is waiting on
-	// fsync (file://) or on round trips (S3), which overlap. Default 16; 1
+	// fsync (file://) or on round trips (S3), which overlap. Default 8 (16
+	// took the archiver to 250 MiB peak RSS with 10,000 tenants); 1
 	// commits one tenant at a time in the whole archiver.
 	CommitConcurrency int
 	// Segment are the Parquet writer options.
@@ -73,7 +74,7 @@ type Config struct {
 // Defaults of SnapshotCompressionLevel and CommitConcurrency.
 const (
 	defaultSnapshotLevel     = 9
-	defaultCommitConcurrency = 16
+	defaultCommitConcurrency = 8
 )
 
 // Validate fills defaults and checks the configuration.

@@ -56,7 +56,7 @@ func (f *pipelineFlags) registerArchiver(fs *flag.FlagSet) {
 	fs.DurationVar(&f.arch.FlushInterval, "flush-interval", 5*time.Second, "longest time a change waits before it is durable in the archive")
 	fs.IntVar(&f.arch.FlushBytes, "flush-bytes", 8<<20, "flush a partition early when its buffer reaches this many bytes")
 	fs.IntVar(&f.arch.BufferBytes, "buffer-bytes", 32<<20, "bound on what all partitions buffer together; past it, partitions holding their share flush early")
-	fs.IntVar(&f.arch.CommitConcurrency, "commit-concurrency", 16, "how many tenants' objects and manifest entries are written at once, across all partitions (overlaps fsyncs and S3 round trips; each holds one Parquet writer)")
+	fs.IntVar(&f.arch.CommitConcurrency, "commit-concurrency", 8, "how many tenants' objects and manifest entries are written at once, across all partitions (overlaps fsyncs and S3 round trips; each holds one Parquet writer)")
 	fs.StringVar(&f.arch.SpillDir, "spill-dir", "", "directory for Parquet files being written (default the system temp dir)")
 }
 
