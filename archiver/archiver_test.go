@@ -41,7 +41,13 @@ func startArchiver(t *testing.T, storeDir string, store objstore.Store, opts ...
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a, err := archiver.New(cfg, b, store)
+	return runArchiver(t, b, store, cfg)
+}
+
+// runArchiver runs an archiver with cfg on b until the test ends.
+func runArchiver(t *testing.T, b *bus.Bus, store objstore.Store, cfg archiver.Config, opts ...archiver.Option) *running {
+	t.Helper()
+	a, err := archiver.New(cfg, b, store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,11 @@
 package archiver_test
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantwal/tenantwal/archiver"
 	"github.com/tenantwal/tenantwal/internal/bus"
@@ -68,18 +66,10 @@ func TestLostTailDeliveryIsFetchedAgain(t *testing.T) {
 	}
 	var armed atomic.Bool
 	var lost atomic.Int64
-	a, err := archiver.New(archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir()}, b, store,
+	r := runArchiver(t, b, store, archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir()},
 		archiver.WithConsumerWrapper(func(c jetstream.Consumer) jetstream.Consumer {
 			return lossyConsumer{Consumer: c, armed: &armed, lost: &lost}
 		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.Run(gctx) })
-	r := &running{bus: b, cancel: cancel, g: g}
-	t.Cleanup(func() { r.stop(t) })
 
 	for _, c := range txn("a", 100, []schemas.Event{insert(0, "a", 1)}) {
 		r.publish(t, c)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/tenantwal/tenantwal/archiver"
 	"github.com/tenantwal/tenantwal/internal/bus"
 	"github.com/tenantwal/tenantwal/internal/catalog"
@@ -57,16 +55,8 @@ func TestStoreOutageHoldsBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := archiver.New(archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir(),
-		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond}, b, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.Run(gctx) })
-	r := &running{bus: b, cancel: cancel, g: g}
-	t.Cleanup(func() { r.stop(t) })
+	r := runArchiver(t, b, store, archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir(),
+		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond})
 
 	n := 0
 	var last schemas.LSN
