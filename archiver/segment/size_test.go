@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantwal/tenantwal/archiver/segment"
+	"github.com/tenantwal/tenantwal/internal/bench/vocab"
 	"github.com/tenantwal/tenantwal/schemas"
 )
 
@@ -30,44 +31,6 @@ func ordersTable() *schemas.TableSchema {
 		{Name: "updated_at", TypeOID: 1184, NotNull: true},
 	}}
 }
-
-var (
-	firstNames = strings.Fields(`James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
-Richard Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony
-Sandra Mark Margaret Donald Ashley Steven Kimberly Andrew Emily Paul Donna Joshua Michelle Kenneth Carol
-Kevin Amanda Brian Melissa George Deborah Timothy Stephanie Ronald Rebecca Jason Sharon Edward Laura Jeffrey
-Cynthia Ryan Amy Jacob Kathleen Gary Angela Nicholas Shirley Eric Brenda Jonathan Emma Stephen Anna Larry
-Pamela Justin Nicole Scott Samantha Brandon Katherine Benjamin Christine Samuel Helen Gregory Debra Alexander
-Rachel Patrick Carolyn Frank Janet Raymond Maria Jack Olivia Dennis Heather Jerry Diane Tyler Julie Aaron
-Joyce Jose Victoria Adam Ruth Nathan Virginia Henry Lauren Zachary Kelly Douglas Christina Peter Joan Kyle
-Evelyn Noah Judith Ethan Andrea Jeremy Hannah Walter Megan Christian Cheryl Keith Jacqueline Roger Martha
-Terry Madison Austin Teresa Sean Gloria Gerald Sara Carl Janice Harold Ann Dylan Kathryn Arthur Abigail Lawrence
-Sophia Jordan Frances Jesse Jean Bryan Alice Billy Judy Bruce Isabella Gabriel Julia Joe Grace Logan Amber`)
-	lastNames = strings.Fields(`Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
-Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez
-Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera
-Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart
-Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox
-Ward Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders
-Patel Myers Long Ross Foster Jimenez Powell Jenkins Perry Russell Sullivan Bell Coleman Butler Henderson Barnes
-Gonzales Fisher Vasquez Simmons Romero Jordan Patterson Alexander Hamilton Graham Reynolds Griffin Wallace Moreno
-West Cole Hayes Bryant Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford Castro Marshall Owens Harrison`)
-	domains = strings.Fields(`gmail.com yahoo.com outlook.com hotmail.com icloud.com proton.me aol.com gmx.de
-web.de orange.fr free.fr libero.it mail.ru qq.com naver.com example.com acme.io contoso.com fabrikam.net`)
-	cities = strings.Fields(`London Paris Berlin Madrid Rome Vienna Amsterdam Brussels Lisbon Dublin Prague Warsaw
-Stockholm Oslo Copenhagen Helsinki Zurich Munich Hamburg Lyon Milan Barcelona Seville Porto Krakow Budapest
-Athens Toronto Montreal Chicago Boston Seattle Austin Denver Portland Atlanta Miami Dallas Houston Phoenix Sydney
-Melbourne Auckland Tokyo Osaka Seoul Singapore Bangalore Mumbai Delhi Dubai Nairobi Lagos Cairo Johannesburg`)
-	countries = strings.Fields(`GB FR DE ES IT AT NL BE PT IE CZ PL SE NO DK FI CH US CA AU NZ JP KR SG IN AE KE NG EG ZA`)
-	channels  = strings.Fields(`web web web ios ios android android store phone marketplace`)
-	statuses  = strings.Fields(`new paid paid shipped shipped shipped delivered delivered delivered cancelled refunded`)
-	noteWords = strings.Fields(`please leave the parcel at front door back desk reception with neighbour call before
-delivery ring bell twice do not knock gift wrap it a birthday present for my mother father sister brother
-friend deliver after pm only weekdays morning evening fragile handle care box was damaged last time
-replace item missing size colour wrong customer requested refund exchange express shipping upgrade invoice
-company name vat number on order include receipt no plastic packaging thanks thank you so much urgent
-needed by friday monday next week apartment floor code gate is open dog in garden side entrance`)
-)
 
 // hashPick picks one of ws by hashing x, as the bench's pickHash does
 // with hashint8 (the same x always picks the same word).
@@ -95,20 +58,20 @@ func ordersRows(n int) []row {
 	rows := make([]row, n)
 	for i := range rows {
 		id := int64(i + 1)
-		first, last := hashPick(firstNames, id+seed), hashPick(lastNames, id+seed+1)
+		first, last := hashPick(vocab.FirstNames, id+seed), hashPick(vocab.LastNames, id+seed+1)
 		email := strings.ToLower(first + "." + last)
 		if id%3 == 0 {
 			email += fmt.Sprint(id % 97)
 		}
-		email += "@" + hashPick(domains, id+seed+2)
+		email += "@" + hashPick(vocab.Domains, id+seed+2)
 		attrs := fmt.Sprintf(`{"qty": %d, "sku": "SKU-%05d", "gift": %t, "ship": {"city": "%s", "country": "%s"}, "channel": "%s"}`,
 			1+int(math.Floor(math.Pow(rng.Float64(), 4)*6)), (id*2654435761+seed)%5000, rng.Float64() < 0.1,
-			hashPick(cities, id+seed+4), hashPick(countries, id+seed+4), channels[rng.IntN(len(channels))])
+			hashPick(vocab.Cities, id+seed+4), hashPick(vocab.Countries, id+seed+4), vocab.Channels[rng.IntN(len(vocab.Channels))])
 		note := null
 		if rng.Float64() >= 0.4 {
 			ws := make([]string, 3+(id+seed)%10)
 			for j := range ws {
-				w := noteWords[rng.IntN(len(noteWords))]
+				w := vocab.NoteWords[rng.IntN(len(vocab.NoteWords))]
 				ws[j] = strings.ToUpper(w[:1]) + w[1:]
 			}
 			note = txt(strings.Join(ws, " "))
@@ -116,7 +79,7 @@ func ordersRows(n int) []row {
 		created := now.Add(-time.Duration(rng.Float64() * float64(30*24*time.Hour))).Truncate(time.Microsecond)
 		m.Seq = uint32(i)
 		rows[i] = row{m, []schemas.Value{
-			txt(fmt.Sprint(id)), txt(statuses[rng.IntN(len(statuses))]), txt(first + " " + last), txt(email),
+			txt(fmt.Sprint(id)), txt(vocab.Statuses[rng.IntN(len(vocab.Statuses))]), txt(first + " " + last), txt(email),
 			txt(fmt.Sprintf("%.2f", 4.99+math.Pow(rng.Float64(), 3)*900)), txt(attrs), note,
 			txt(pgTimestamptz(created)), txt(pgTimestamptz(now)),
 		}}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantwal/tenantwal/internal/bench/vocab"
 	"github.com/tenantwal/tenantwal/internal/bus"
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/objstore"
@@ -201,7 +202,7 @@ func (r *runner) bigTransaction(ctx context.Context, s *rssRun) (bigTxn, error) 
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	para := fmt.Sprintf(`CREATE TEMP TABLE para AS SELECT i, initcap(array_to_string(ARRAY(SELECT %s
-FROM generate_series(1, 55 + i %% 10)), ' ')) || '.' AS t FROM generate_series(0, 999) i`, pickRandom(noteWords))
+FROM generate_series(1, 55 + i %% 10)), ' ')) || '.' AS t FROM generate_series(0, 999) i`, pickRandom(vocab.NoteWords))
 	if _, err := conn.Exec(ctx, para); err != nil {
 		return t, fmt.Errorf("create paragraphs: %w", err)
 	}
