@@ -13,9 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantwal/tenantwal/capture/route"
-	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pgcheck"
-	"github.com/tenantwal/tenantwal/internal/pgtest"
 	"github.com/tenantwal/tenantwal/replayer"
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -212,34 +210,11 @@ func tableDefs(t *testing.T, q interface {
 func (e *env) compareDefs(cp defsCP, tenant string, target replayer.Target, skipped map[string][]skip, rewritten map[string]string) {
 	e.t.Helper()
 	ctx := e.t.Context()
-	ten, err := catalog.LoadTenant(ctx, e.store, schemas.TenantID(tenant))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	plan, err := replayer.PlanRestore(ten, target)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, e.rdsn)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	schema := pgtest.RandomName("r_")
 	var logs lockedBuffer
-	res, err := replayer.Apply(ctx, e.store, conn, plan, replayer.Options{Schema: schema, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	schema, restored, err := e.restoreLogged(tenant, target, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
-		e.t.Errorf("%s: restore %q at %s: %v", cp.Name, tenant, target, err)
+		e.t.Errorf("%s: %v", cp.Name, err)
 		return
-	}
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = e.rpool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	})
-	restored := map[string]string{}
-	for _, tr := range res.Tables {
-		restored[tr.Name] = tr.Target
 	}
 	for name, want := range cp.Sums[tenant] {
 		rel, ok := restored[name]

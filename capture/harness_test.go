@@ -243,14 +243,22 @@ func (e *env) verify(cp checkpoint) {
 // schema is dropped at the test's end.
 func (e *env) restore(tenant string, target replayer.Target) (map[string]string, error) {
 	e.t.Helper()
+	_, restored, err := e.restoreLogged(tenant, target, nil)
+	return restored, err
+}
+
+// restoreLogged is restore with the replayer logging to log (nil: none);
+// it also returns the restored schema.
+func (e *env) restoreLogged(tenant string, target replayer.Target, log *slog.Logger) (string, map[string]string, error) {
+	e.t.Helper()
 	ctx := e.t.Context()
 	ten, err := catalog.LoadTenant(ctx, e.store, schemas.TenantID(tenant))
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	plan, err := replayer.PlanRestore(ten, target)
 	if err != nil {
-		return nil, fmt.Errorf("plan %q at %s: %w", tenant, target, err)
+		return "", nil, fmt.Errorf("plan %q at %s: %w", tenant, target, err)
 	}
 	conn, err := pgx.Connect(ctx, e.rdsn)
 	if err != nil {
@@ -258,9 +266,9 @@ func (e *env) restore(tenant string, target replayer.Target) (map[string]string,
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	schema := pgtest.RandomName("r_")
-	res, err := replayer.Apply(ctx, e.store, conn, plan, replayer.Options{Schema: schema})
+	res, err := replayer.Apply(ctx, e.store, conn, plan, replayer.Options{Schema: schema, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("restore %q at %s: %w", tenant, target, err)
+		return "", nil, fmt.Errorf("restore %q at %s: %w", tenant, target, err)
 	}
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -271,7 +279,7 @@ func (e *env) restore(tenant string, target replayer.Target) (map[string]string,
 	for _, tr := range res.Tables {
 		restored[tr.Name] = tr.Target
 	}
-	return restored, nil
+	return schema, restored, nil
 }
 
 // restoreAndCompare restores tenant at target and compares every table
