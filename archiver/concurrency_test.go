@@ -126,13 +126,7 @@ func TestFlushFailingForOneTenantAcksNothing(t *testing.T) {
 	marker := &schemas.Batch{Kind: schemas.KindMarker, CommitLSN: lsn + 1, EndLSN: lsn + 9, CommitTime: time.Now().UTC(), Final: true}
 	r.publish(t, marker)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for store.failed.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the archiver did not retry the failing tenant (%d failed writes)", store.failed.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFailed(t, &store.failed, 3, "the archiver did not retry the failing tenant")
 	wms, err := catalog.ReadWatermarks(t.Context(), base)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +150,7 @@ func TestFlushFailingForOneTenantAcksNothing(t *testing.T) {
 	for _, tn := range tenants {
 		waitComplete(t, base, tn, lsn)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		wms, err := catalog.ReadWatermarks(t.Context(), base)
 		if err == nil && wms[0] != nil && wms[0].CommitLSN == lsn+1 {

@@ -73,13 +73,7 @@ func TestStoreOutageHoldsBacklog(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for store.failed.Load() < 6 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the archiver did not keep retrying during the outage (%d failed writes)", store.failed.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFailed(t, &store.failed, 6, "the archiver did not keep retrying during the outage")
 	for _, tenant := range []string{"a", "b"} {
 		if _, err := catalog.ReadManifest(t.Context(), base, schemas.TenantID(tenant)); !errors.Is(err, catalog.ErrUnknownTenant) {
 			t.Fatalf("tenant %s has a manifest during the outage: %v", tenant, err)
@@ -106,5 +100,17 @@ func TestStoreOutageHoldsBacklog(t *testing.T) {
 	r.stop(t)
 	for _, tenant := range []string{"a", "b"} {
 		assertUnique(t, archivedChanges(t, base, tenant), n/2)
+	}
+}
+
+// waitFailed waits up to 10 s for failed to reach n, else fails with what.
+func waitFailed(t *testing.T, failed *atomic.Int64, n int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for failed.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (%d failed writes)", what, failed.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
