@@ -12,8 +12,9 @@ import (
 )
 
 // writeObject writes one table's rows as a Parquet file (in memory when
-// small, else in the spill dir), then stores it under dir. kind is the manifest entry's (snapshot or
-// segment). The checksum covers the stored bytes.
+// small, else in the spill dir), then stores it under dir. kind is the
+// manifest entry's (snapshot or segment). The checksum covers the stored
+// bytes.
 func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRows) (schemas.ObjectRef, error) {
 	ts := tr.ts
 	ref := schemas.ObjectRef{
