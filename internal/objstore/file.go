@@ -254,12 +254,12 @@ func (s *FileStore) List(ctx context.Context, prefix string) iter.Seq2[Info, err
 // listStart is the deepest directory that holds every key starting with
 // prefix: the prefix up to its last "/" ("" for the root). Listing one
 // tenant's manifest then reads that tenant's directories, not the
-// directory of every tenant. A prefix that is not a plain relative path
-// starts at the root, where walk's prefix filter still applies.
+// directory of every tenant. A prefix whose directory part is not a valid
+// key (ValidateKey) starts at the root, where walk's prefix filter still
+// applies.
 func listStart(prefix string) string {
 	dir := prefix[:strings.LastIndex(prefix, "/")+1]
-	if dir == "" || strings.HasPrefix(dir, "/") || strings.Contains(dir, "//") || strings.Contains(dir, "\\") ||
-		slices.Contains(strings.Split(strings.TrimSuffix(dir, "/"), "/"), "..") || slices.Contains(strings.Split(strings.TrimSuffix(dir, "/"), "/"), ".") {
+	if dir == "" || ValidateKey(strings.TrimSuffix(dir, "/")) != nil {
 		return ""
 	}
 	return dir
