@@ -40,7 +40,7 @@ func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRow
 		return ref, fmt.Errorf("write %s: %w", ref.Key, err)
 	}
 	st := sw.Stats()
-	ref.Rows, ref.First, ref.Last = st.Rows, st.First, st.Last
+	ref.Rows, ref.First, ref.Last, ref.MinTime = st.Rows, st.First, st.Last, st.MinTime
 	ref.Bytes = cw.n
 	ref.SHA256 = hex.EncodeToString(h.Sum(nil))
 	r, err := sp.reader()

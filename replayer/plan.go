@@ -48,10 +48,11 @@ type TablePlan struct {
 }
 
 // objectSeq is an object with the manifest entry number it came from, to
-// order objects that start at the same position.
+// order objects that start at the same position, and its table version.
 type objectSeq struct {
 	ref schemas.ObjectRef
 	seq uint64
+	ts  *schemas.TableSchema // the object's version
 }
 
 // PlanRestore decides how to restore tenant t to target: the newest snapshot
@@ -82,35 +83,43 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 		p.Snapshot, p.Start = nil, g.ToLSN
 	}
 
-	tables := map[string]*TablePlan{}
-	tableFor := func(name string) *TablePlan {
-		tp := tables[name]
-		if tp == nil {
-			tp = &TablePlan{Name: name, Versions: map[string]*schemas.TableSchema{}}
-			tables[name] = tp
-		}
-		return tp
-	}
+	var snap, seg []objectSeq
 	if s := p.Snapshot; s != nil {
 		for _, o := range s.Objects {
-			tp := tableFor(o.Table)
-			tp.Objects = append(tp.Objects, o)
-			tp.SnapshotObjects++
-			tp.Versions[o.SchemaVersion] = s.Tables[o.SchemaVersion]
+			snap = append(snap, objectSeq{o, s.Seq, s.Tables[o.SchemaVersion]})
 		}
 	}
-	segs := map[string][]objectSeq{}
 	for _, e := range t.Entries {
 		if e.Kind != schemas.EntrySegment || !entryMayApply(e, p.Start, target) {
 			continue
 		}
 		for _, o := range e.Objects {
-			if o.Last.LSN <= p.Start || (target.IsLSN() && o.First.LSN > target.LSN) {
-				continue
+			if objectMayApply(o, p.Start, target) {
+				seg = append(seg, objectSeq{o, e.Seq, e.Tables[o.SchemaVersion]})
 			}
-			segs[o.Table] = append(segs[o.Table], objectSeq{o, e.Seq})
-			tableFor(o.Table).Versions[o.SchemaVersion] = e.Tables[o.SchemaVersion]
 		}
+	}
+	nameOf := tableNames(slices.Concat(snap, seg))
+	tables := map[string]*TablePlan{}
+	tableFor := func(o objectSeq) *TablePlan {
+		name := nameOf(o)
+		tp := tables[name]
+		if tp == nil {
+			tp = &TablePlan{Name: name, Versions: map[string]*schemas.TableSchema{}}
+			tables[name] = tp
+		}
+		tp.Versions[o.ref.SchemaVersion] = o.ts
+		return tp
+	}
+	for _, o := range snap {
+		tp := tableFor(o)
+		tp.Objects = append(tp.Objects, o.ref)
+		tp.SnapshotObjects++
+	}
+	segs := map[string][]objectSeq{}
+	for _, o := range seg {
+		name := tableFor(o).Name
+		segs[name] = append(segs[name], o)
 	}
 	for name, objs := range segs {
 		// By first position, so an entry rewritten after a crash with a
@@ -142,6 +151,42 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 	}
 	slices.SortFunc(p.Tables, func(a, b *TablePlan) int { return strings.Compare(a.Name, b.Name) })
 	return p, nil
+}
+
+// tableNames returns the function naming the table an object of the plan
+// belongs to. Objects are grouped by table generation (its pg_class OID)
+// where their version records it, under the name of the generation's
+// newest object: a table renamed is one table, under its name at the
+// target. Versions without a generation (older archives) group by name.
+func tableNames(objs []objectSeq) func(objectSeq) string {
+	newest := map[uint32]schemas.ObjectRef{}
+	for _, o := range objs {
+		if g := o.ts.Generation; g != 0 {
+			if n, ok := newest[g]; !ok || !o.ref.Last.Less(n.Last) {
+				newest[g] = o.ref
+			}
+		}
+	}
+	return func(o objectSeq) string {
+		if g := o.ts.Generation; g != 0 {
+			return newest[g].Table
+		}
+		return o.ref.Table
+	}
+}
+
+// objectMayApply reports whether segment object o may hold a change after
+// start and at or before the target. Objects record their first commit
+// time (older archives do not): one that starts after a time target is
+// left out, so neither its version nor its name is taken for the target's.
+func objectMayApply(o schemas.ObjectRef, start schemas.LSN, target Target) bool {
+	if o.Last.LSN <= start {
+		return false
+	}
+	if target.IsLSN() {
+		return o.First.LSN <= target.LSN
+	}
+	return o.MinTime.IsZero() || !o.MinTime.After(target.Time)
 }
 
 func checkRange(t *catalog.Tenant, target Target) error {

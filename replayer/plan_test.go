@@ -327,3 +327,55 @@ func TestPlanRestoreSkipsPartialSnapshots(t *testing.T) {
 		t.Fatalf("with the complete snapshot:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestPlanFollowsTableRename plans restores around a table renamed (items
+// to goods, one generation) and a new table created under the old name
+// (another generation): each restore point has one table per generation,
+// under its name at that point. An object whose first change is after a
+// time target does not give the table its name.
+func TestPlanFollowsTableRename(t *testing.T) {
+	const id = "acme"
+	gen := func(ts *schemas.TableSchema, g uint32) *schemas.TableSchema {
+		c := *ts
+		c.Generation = g
+		c.ComputeVersion()
+		return &c
+	}
+	items, goods, items2 := gen(itemsV1, 7), gen(mkTable("app", "goods", "id", "note"), 7), gen(mkTable("app", "items", "id", "w"), 9)
+	withTimes := func(r schemas.ObjectRef) schemas.ObjectRef { r.MinTime = at(r.First.LSN); return r }
+	entry := func(seq uint64, objs ...schemas.ObjectRef) *schemas.ManifestEntry {
+		e := segEntry(id, seq, objs...)
+		e.Tables = tablesOf(items, goods, items2)
+		return e
+	}
+	ten := tenantOf(t, id,
+		snapEntry(id, 1, 0x100),
+		entry(2, withTimes(ref(id, "segments", items, pos(0x200, 1), pos(0x200, 1))), withTimes(ref(id, "segments", goods, pos(0x300, 1), pos(0x300, 1)))),
+		entry(3, withTimes(ref(id, "segments", items2, pos(0x400, 1), pos(0x400, 1)))),
+	)
+	for _, c := range []struct {
+		target replayer.Target
+		want   string // table: objects
+	}{
+		{replayer.Target{LSN: 0x250}, "app.items: 1"},
+		{replayer.Target{Time: at(0x250)}, "app.items: 1"},
+		{replayer.Target{LSN: 0x300}, "app.goods: 2"},
+		{replayer.Target{Time: at(0x350)}, "app.goods: 2"},
+		{replayer.Target{LSN: 0x400}, "app.goods: 2; app.items: 1"},
+	} {
+		p, err := replayer.PlanRestore(ten, c.target)
+		if err != nil {
+			t.Fatalf("%s: %v", c.target, err)
+		}
+		var got []string
+		for _, tp := range p.Tables {
+			got = append(got, fmt.Sprintf("%s: %d", tp.Name, len(tp.Objects)))
+			if tp.Schema.QualifiedName() != tp.Name {
+				t.Errorf("%s: table %s planned with the version of %s", c.target, tp.Name, tp.Schema.QualifiedName())
+			}
+		}
+		if s := strings.Join(got, "; "); s != c.want {
+			t.Errorf("%s: planned %s, want %s", c.target, s, c.want)
+		}
+	}
+}

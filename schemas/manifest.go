@@ -54,6 +54,9 @@ type ObjectRef struct {
 	SHA256        string `json:"sha256"`
 	First         Pos    `json:"first"`
 	Last          Pos    `json:"last"`
+	// MinTime is the earliest commit time of the object's changes (zero in
+	// older archives): a restore to an earlier time leaves the object out.
+	MinTime time.Time `json:"min_time,omitzero"`
 }
 
 // Validate checks the invariants a reader relies on.
