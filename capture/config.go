@@ -54,6 +54,10 @@ type Config struct {
 	// dropped or invalidated slot is handled that way without it. Restores
 	// into a gap refuse, naming it.
 	Rebaseline bool
+	// NoDDLTrigger keeps Init from installing the DDL event triggers
+	// (ddl.go); DDL is then learnt from each table's next change, and DROP
+	// TABLE is not recorded.
+	NoDDLTrigger bool
 	// Partitions is the number of partitions (subjects); New takes it from
 	// the bus.
 	Partitions int

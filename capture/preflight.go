@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -202,10 +203,15 @@ ORDER BY 2, 3`)
 	return out, nil
 }
 
-// Init runs the preflight and creates the publication if it is missing.
-// The slot is created by capture's first start, which also takes the
-// initial snapshot from it.
-func Init(ctx context.Context, cfg Config) error {
+// Init runs the preflight, creates the publication if it is missing and,
+// unless cfg.NoDDLTrigger, installs the DDL event triggers where the role
+// may (ddl.go). The slot is created by capture's first start, which also
+// takes the initial snapshot from it. Of opts, only WithLogger applies.
+func Init(ctx context.Context, cfg Config, opts ...Option) error {
+	c := &Capture{log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(c)
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -217,7 +223,13 @@ func Init(ctx context.Context, cfg Config) error {
 	if err := preflight(ctx, conn, cfg); err != nil {
 		return err
 	}
-	return ensurePublication(ctx, conn, cfg)
+	if err := ensurePublication(ctx, conn, cfg); err != nil {
+		return err
+	}
+	if cfg.NoDDLTrigger {
+		return nil
+	}
+	return ensureDDLTrigger(ctx, conn, c.log)
 }
 
 func ensurePublication(ctx context.Context, conn *pgx.Conn, cfg Config) error {

@@ -45,16 +45,24 @@ type processor struct {
 	// restoreSchemas are schemas a tenantwal restore announced with a
 	// logical message in the transaction that created them.
 	restoreSchemas map[string]bool
-	inTxn          bool
-	seq            uint32
-	lsn            schemas.LSN
-	xid            uint32
+	// marked holds, by relation, the version last archived from a
+	// transaction: marked by the event trigger's DDL message (ddl.go) or
+	// by a Relation message. A Relation message of the version a DDL
+	// message marked does not mark it again, nor the other way round.
+	marked      map[uint32]*relation
+	publication string
+	inTxn       bool
+	seq         uint32
+	lsn         schemas.LSN
+	xid         uint32
 }
 
 func newProcessor(cat *pgx.Conn, r *route.Router, pub *publisher, cfg Config, log *slog.Logger, m *Metrics) *processor {
 	p := &processor{cat: cat, router: r, pub: pub, log: log, metrics: m,
 		rels:           map[uint32]*relation{},
 		restoreSchemas: map[string]bool{},
+		marked:         map[uint32]*relation{},
+		publication:    cfg.Publication,
 		chunks:         newChunker(pub, schemas.KindChanges, cfg.ChunkBytes, cfg.TxnBufferBytes)}
 	p.chunks.tenants = map[schemas.TenantID]struct{}{}
 	return p
@@ -117,8 +125,11 @@ func (p *processor) handle(ctx context.Context, msg pgoutput.Message) error {
 	case *pgoutput.Truncate:
 		return p.truncate(ctx, m)
 	case *pgoutput.LogicalMessage:
-		if m.Prefix == schemas.RestoreSchemaComment {
+		switch m.Prefix {
+		case schemas.RestoreSchemaComment:
 			p.restoreSchemas[string(m.Content)] = true
+		case ddlMessagePrefix:
+			return p.ddl(ctx, m)
 		}
 		// Heartbeats only move positions.
 	case *pgoutput.Origin, *pgoutput.TypeMsg:
@@ -145,13 +156,72 @@ func (p *processor) rel(id uint32) (*relation, error) {
 }
 
 // relation builds the table schema pgoutput describes, enriched with the
-// catalog's types, keys and defaults matched by column name.
+// catalog's types, keys and defaults matched by column name, and makes it
+// the relation's current version; a version new to the archive is marked
+// for every tenant at the end of the transaction.
 func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	if err := p.waitVisible(ctx); err != nil {
 		return err
 	}
-	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
 	prev := p.rels[m.RelID]
+	rel, facts, err := p.describe(ctx, m, prev)
+	if err != nil {
+		return err
+	}
+	mk := p.marked[m.RelID]
+	if mk != nil && mk.ts.Version == rel.ts.Version {
+		rel = mk // the same, with the DDL text that made it
+	}
+	p.rels[m.RelID] = rel
+	recreated := false
+	for id, r := range p.rels {
+		if id != m.RelID && r.ts.Schema == rel.ts.Schema && r.ts.Name == rel.ts.Name {
+			delete(p.rels, id)
+			recreated = true
+		}
+	}
+	if rel.route.Excluded || !p.inTxn || rel == mk {
+		return nil // or the event trigger's DDL message marked it already
+	}
+	p.marked[m.RelID] = rel
+	var prevTS *schemas.TableSchema
+	if prev != nil {
+		prevTS = prev.ts
+	} else if p.snap != nil {
+		prevTS = p.snap.tables[m.RelID]
+		if prevTS == nil {
+			for _, t := range p.snap.tables {
+				recreated = recreated || t.Schema == rel.ts.Schema && t.Name == rel.ts.Name
+			}
+		}
+	}
+	switch {
+	case recreated:
+		// Dropped and created again: the new generation's first change
+		// starts it empty in restores; the marker tells every tenant.
+		p.log.Info("table dropped and created again", slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		p.deferMarker(rel)
+	case prevTS != nil && prevTS.Version != rel.ts.Version:
+		p.newVersion(rel, prevTS, facts)
+	}
+	return nil
+}
+
+// newVersion marks rel's version, which replaces prev, for every tenant:
+// a restore of a tenant without changes of its own after the DDL still
+// gets the table's columns of that moment. Columns a rewrite gave new
+// values are read back from the source (backfill).
+func (p *processor) newVersion(rel *relation, prev *schemas.TableSchema, facts map[string]columnFact) {
+	p.deferMarker(rel)
+	if cols := rewrittenColumns(prev, rel.ts); len(cols) > 0 {
+		p.deferred = append(p.deferred, func(ctx context.Context) error { return p.backfill(ctx, rel, cols, facts) })
+	}
+}
+
+// describe builds the relation m describes; prev is the relation's previous
+// version, if any, whose catalog facts stand in when the table is gone.
+func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *relation) (*relation, map[string]columnFact, error) {
+	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
 	cat, err := loadTable(ctx, p.cat, m.RelID)
 	var facts map[string]columnFact
 	if err == nil {
@@ -177,7 +247,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 			cc := cat.Columns[i]
 			col.TypeName, col.NotNull, col.Default, col.Identity = cc.TypeName, cc.NotNull, cc.Default, cc.Identity
 		} else if err := p.cat.QueryRow(ctx, `SELECT format_type($1, $2)`, c.TypeOID, c.TypeMod).Scan(&col.TypeName); err != nil {
-			return fmt.Errorf("resolve type %d of %s.%s: %w", c.TypeOID, m.Name, c.Name, err)
+			return nil, nil, fmt.Errorf("resolve type %d of %s.%s: %w", c.TypeOID, m.Name, c.Name, err)
 		}
 		if ts.ReplicaIdentity == 'f' {
 			col.Key = true
@@ -208,48 +278,11 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 	// and updates that keep the key route by the new row; only a change
 	// that needs the old row fails (unroutable).
 	noTenantKey := rt.Column >= 0 && ts.ReplicaIdentity != 'f' && !ts.Columns[rt.Column].Key
-	if noTenantKey {
+	if noTenantKey && (prev == nil || !prev.noTenantKey) {
 		p.log.Warn("the tenant column is not in the table's replica identity: its deletes and key changes cannot be archived",
 			slog.String("table", ts.QualifiedName()), slog.String("fix", fmt.Sprintf("ALTER TABLE %s.%s REPLICA IDENTITY FULL", quoteIdent(ts.Schema), quoteIdent(ts.Name))))
 	}
-	rel := &relation{ts: ts, route: rt, noTenantKey: noTenantKey, enums: enumColumns(ts)}
-	p.rels[m.RelID] = rel
-	recreated := false
-	for id, r := range p.rels {
-		if id != m.RelID && r.ts.Schema == ts.Schema && r.ts.Name == ts.Name {
-			delete(p.rels, id)
-			recreated = true
-		}
-	}
-	if rt.Excluded || !p.inTxn {
-		return nil
-	}
-	var prevTS *schemas.TableSchema
-	if prev != nil {
-		prevTS = prev.ts
-	} else if p.snap != nil {
-		prevTS = p.snap.tables[m.RelID]
-		if prevTS == nil {
-			for _, t := range p.snap.tables {
-				recreated = recreated || t.Schema == ts.Schema && t.Name == ts.Name
-			}
-		}
-	}
-	switch {
-	case recreated:
-		// Dropped and created again: the new generation's first change
-		// starts it empty in restores; the marker tells every tenant.
-		p.log.Info("table dropped and created again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-		p.deferMarker(rel)
-	case prevTS != nil && prevTS.Version != ts.Version:
-		// A restore of a tenant without changes of its own after the DDL
-		// still gets the table's columns of that moment.
-		p.deferMarker(rel)
-		if cols := rewrittenColumns(prevTS, ts); len(cols) > 0 {
-			p.deferred = append(p.deferred, func(ctx context.Context) error { return p.backfill(ctx, rel, cols, facts) })
-		}
-	}
-	return nil
+	return &relation{ts: ts, route: rt, noTenantKey: noTenantKey, enums: enumColumns(ts)}, facts, nil
 }
 
 // deferMarker marks rel's new version for every tenant at the end of the

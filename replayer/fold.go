@@ -237,7 +237,7 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 	// A truncate or schema marker alone does not make the table exist for
 	// this tenant: pool TRUNCATE and DDL mark every tenant the archive
 	// knows.
-	if c.Op != schemas.OpTruncate && c.Op != schemas.OpSchema {
+	if c.Op != schemas.OpTruncate && c.Op != schemas.OpSchema && c.Op != schemas.OpDrop {
 		f.seen = true
 	}
 	pairUpdate := f.pair && c.Op == schemas.OpUpdate && c.Pos == f.high
@@ -266,6 +266,9 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		f.pair = true
 	case schemas.OpTruncate:
 		clear(f.rows)
+	case schemas.OpDrop:
+		clear(f.rows)
+		f.seen = false
 	case schemas.OpSchema:
 		// Only its version matters (the plan reads it).
 	default:

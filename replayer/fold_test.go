@@ -400,7 +400,7 @@ func TestFoldDirect(t *testing.T) {
 		t.Fatalf("orphans = %d", f.orphans)
 	}
 	// Unknown op.
-	if err := apply(Change{LSN: 0x400, Seq: 1, Op: 'X', Vals: item("1", "x", "y")}); err == nil {
+	if err := apply(Change{LSN: 0x400, Seq: 1, Op: 'Z', Vals: item("1", "x", "y")}); err == nil {
 		t.Fatal("unknown op accepted")
 	}
 	// A snapshot row must be an insert.

@@ -52,7 +52,8 @@ func newTableLoader(store objstore.Store, p *Plan, tp *TablePlan, tempDir string
 // The changes are kept, mapped onto the target version, to be folded over
 // the snapshot by emit; the keys they touch tell emit which snapshot rows
 // must go through the fold. It reports whether the table exists at the
-// target: it has snapshot objects or a row change at or before the target.
+// target: it has snapshot objects or a row change at or before the target,
+// and no DROP TABLE after them.
 func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) {
 	f := l.f
 	exists = l.tp.SnapshotObjects > 0
@@ -96,6 +97,8 @@ func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) 
 				}
 			case schemas.OpTruncate:
 				l.foldAll = true // clears the snapshot's rows too
+			case schemas.OpDrop:
+				exists, l.foldAll = false, true // until a later row change
 			}
 		}
 		l.changes = append(l.changes, *r)

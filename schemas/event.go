@@ -14,6 +14,11 @@ const (
 	// tenant that had no change of its own then: it carries no row, only
 	// the table version in effect from its position on.
 	OpSchema Op = 'S'
+	// OpDrop marks a DROP TABLE (recorded from the event trigger): the
+	// table does not exist from its position on, until a change of a new
+	// generation of the same name. It carries no row; its table version is
+	// the last one the table had.
+	OpDrop Op = 'X'
 )
 
 func (o Op) String() string { return string(rune(o)) }

@@ -38,6 +38,12 @@ type TableSchema struct {
 	// created again under the same name is a new generation, and a restore
 	// at or after the new generation's first change starts it empty.
 	Generation uint32 `json:"generation,omitempty"`
+	// DDL holds the statements that made this version, as the source's
+	// event trigger recorded them (`tenantwal init` installs it where the
+	// role may): each command's text as the client sent it, which may hold
+	// several statements. Empty when the version was learnt without the
+	// trigger (from the table's next change). Not part of Version.
+	DDL []string `json:"ddl,omitempty"`
 	// RestoreTarget is set by capture when the table's schema was created
 	// by a tenantwal restore (its comment says so): such tables are never
 	// archived. Not part of the archive format.
@@ -155,10 +161,10 @@ func (ts *TableSchema) ColumnIndex(name string) int {
 }
 
 // ComputeVersion sets and returns Version from the schema's content (all
-// but RelID and Version; Generation stands for the RelID).
+// but RelID, Version and DDL; Generation stands for the RelID).
 func (ts *TableSchema) ComputeVersion() string {
 	c := *ts
-	c.RelID, c.Version = 0, ""
+	c.RelID, c.Version, c.DDL = 0, "", nil
 	b, _ := json.Marshal(&c)
 	s := sha256.Sum256(b)
 	ts.Version = hex.EncodeToString(s[:8])

@@ -10,7 +10,7 @@
 //
 //	_tw_lsn        INT64  UINT_64          required  commit LSN of the transaction
 //	_tw_seq        INT32  UINT_32          required  ordinal of the change in its transaction
-//	_tw_op         BYTE_ARRAY STRING       required  "I", "U", "D" or "T"
+//	_tw_op         BYTE_ARRAY STRING       required  "I", "U", "D", "T" (truncate), "S" (schema marker) or "X" (drop)
 //	_tw_commit_ts  INT64  TIMESTAMP(µs, UTC) required
 //	_tw_xid        INT64                   required
 //	_tw_unchanged  BYTE_ARRAY STRING       optional  indexes of the unchanged-TOAST values

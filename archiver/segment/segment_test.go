@@ -388,7 +388,7 @@ func TestRejectsNonCanonical(t *testing.T) {
 	if err := write([]schemas.Value{null, {Kind: 'z'}, null, null, null, null, null}); err == nil {
 		t.Fatal("unknown value kind accepted")
 	}
-	if err := w.Write(segment.Meta{Op: 'X'}, good); err == nil {
+	if err := w.Write(segment.Meta{Op: 'Z'}, good); err == nil {
 		t.Fatal("unknown op accepted")
 	}
 	if err := write(good); err != nil {

@@ -137,7 +137,7 @@ type nopCloser struct{ io.Writer }
 
 // opBytes are the stored texts of the operations.
 var opBytes = func() (t [256]parquet.ByteArray) {
-	for _, op := range []schemas.Op{schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete, schemas.OpTruncate, schemas.OpSchema} {
+	for _, op := range []schemas.Op{schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete, schemas.OpTruncate, schemas.OpSchema, schemas.OpDrop} {
 		t[op] = parquet.ByteArray{byte(op)}
 	}
 	return t

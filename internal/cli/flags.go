@@ -134,6 +134,7 @@ func (f *sourceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tables, "tables", "", "publish only these schema.table names (comma-separated; default all tables)")
 	fs.DurationVar(&f.cfg.Heartbeat, "heartbeat", 10*time.Second, "how often an idle source is nudged so the slot and the archive advance")
 	fs.DurationVar(&f.cfg.ReceiveTimeout, "receive-timeout", 0, "reconnect after the replication connection is silent this long (default: the server's wal_sender_timeout)")
+	fs.BoolVar(&f.cfg.NoDDLTrigger, "no-ddl-trigger", false, "init: do not install the DDL event triggers (without them a table's new shape is archived with its next change, and DROP TABLE is not recorded)")
 	fs.BoolVar(&f.cfg.Rebaseline, "rebaseline", false, "if the source is another cluster than the archive's (system identifier), record the gap and take a fresh baseline instead of stopping")
 	f.route.register(fs)
 }

@@ -35,7 +35,11 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if err := pingPG(ctx, cfg.DSN, "dsn"); err != nil {
 		return err
 	}
-	if err := capture.Init(ctx, cfg); err != nil {
+	log, err := newLogger(e.stderr, com.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := capture.Init(ctx, cfg, capture.WithLogger(log)); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "source ready: publication %q exists; capture creates slot %q and takes the initial snapshot on its first start\n", cfg.Publication, cfg.Slot)
@@ -117,7 +121,7 @@ func (p *pipeline) capture(ctx context.Context, cfg capture.Config) (*capture.Ca
 	if err := pingPG(ctx, cfg.DSN, "dsn"); err != nil {
 		return nil, err
 	}
-	if err := capture.Init(ctx, cfg); err != nil {
+	if err := capture.Init(ctx, cfg, capture.WithLogger(p.log.With("component", "capture"))); err != nil {
 		return nil, err
 	}
 	return capture.New(cfg, p.bus, p.store, capture.WithLogger(p.log.With("component", "capture")), capture.WithMetrics(capture.NewMetrics(p.reg)))

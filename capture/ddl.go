@@ -1,0 +1,413 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwal/tenantwal/capture/pgoutput"
+	"github.com/tenantwal/tenantwal/schemas"
+)
+
+// DDL recording. pgoutput sends a table's new shape only with its next
+// change and says nothing of DROP TABLE, so without help the archive learns
+// of a DDL late (a restore point between the DDL and the table's next
+// change shows the previous shape) or never (a dropped table comes back in
+// restores). Where the role may create event triggers, `tenantwal init`
+// installs one on ddl_command_end and sql_drop that writes a transactional
+// logical message (prefix ddlMessagePrefix) naming the objects the command
+// touched. It arrives in the transaction's stream at the command's place;
+// capture then marks the tables' new versions (or their drop) for every
+// tenant at the end of that transaction, and records the command's text
+// with the version.
+
+// ddlMessagePrefix is the prefix of the event trigger's logical messages.
+const ddlMessagePrefix = "tenantwal.ddl"
+
+// ddlTriggerNames are the event triggers Init installs.
+var ddlTriggerNames = []string{"tenantwal_ddl_end", "tenantwal_sql_drop"}
+
+// ddlFunctionSQL creates the event trigger function. It does not fail the
+// user's DDL: an error reading the objects becomes a warning, and the DDL
+// is then learnt from the table's next change as without the trigger.
+const ddlFunctionSQL = `
+CREATE SCHEMA IF NOT EXISTS tenantwal;
+COMMENT ON SCHEMA tenantwal IS 'tenantwal: records DDL for the per-tenant archive (event triggers tenantwal_ddl_end, tenantwal_sql_drop)';
+CREATE OR REPLACE FUNCTION tenantwal.record_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+	objs jsonb;
+	msg text;
+BEGIN
+	BEGIN
+		IF tg_event = 'sql_drop' THEN
+			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
+				'schema', schema_name, 'name', object_name))
+			INTO objs FROM pg_event_trigger_dropped_objects()
+			WHERE object_type = 'table' AND NOT is_temporary;
+		ELSE
+			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
+				'schema', schema_name))
+			INTO objs FROM pg_event_trigger_ddl_commands()
+			WHERE classid IN ('pg_class'::regclass, 'pg_type'::regclass) AND coalesce(schema_name, '') NOT LIKE 'pg\_temp%';
+		END IF;
+		msg := jsonb_build_object('event', tg_event, 'tag', tg_tag, 'query', current_query(), 'objects', objs)::text;
+	EXCEPTION WHEN OTHERS THEN
+		RAISE WARNING 'tenantwal: DDL not recorded for the archive (restores learn it from the table''s next change): %', SQLERRM;
+		RETURN;
+	END;
+	-- Outside the block above: a message written in a subtransaction can be
+	-- decoded after the transaction's next change.
+	IF objs IS NOT NULL THEN
+		PERFORM pg_logical_emit_message(true, 'tenantwal.ddl', msg);
+	END IF;
+END
+$fn$`
+
+// ensureDDLTrigger installs the event triggers (and refreshes their
+// function) when the role may; otherwise it says what is lost and how to
+// get it. It never fails Init: capture works without the trigger.
+func ensureDDLTrigger(ctx context.Context, conn *pgx.Conn, log *slog.Logger) error {
+	var super bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return fmt.Errorf("read the role's attributes: %w", err)
+	}
+	if !super {
+		log.Warn("not a superuser: DDL event trigger not installed; table changes of shape are archived with the table's next change and DROP TABLE is not recorded",
+			slog.String("fix", "run `tenantwal init` once as a superuser"))
+		return nil
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, ddlFunctionSQL); err != nil {
+		return fmt.Errorf("create the DDL event trigger function tenantwal.record_ddl: %w", err)
+	}
+	for i, event := range []string{"ddl_command_end", "sql_drop"} {
+		name := ddlTriggerNames[i]
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = $1)`, name).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION tenantwal.record_ddl()", name, event)); err != nil {
+				return fmt.Errorf("create event trigger %s: %w", name, err)
+			}
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// ddlMessage is the event trigger's message.
+type ddlMessage struct {
+	Event   string      `json:"event"` // ddl_command_end or sql_drop
+	Tag     string      `json:"tag"`   // the command tag: ALTER TABLE, DROP TABLE, ...
+	Query   string      `json:"query"` // current_query(): the client's query string
+	Objects []ddlObject `json:"objects"`
+}
+
+type ddlObject struct {
+	Class  string `json:"class"` // the catalog: pg_class, pg_type
+	ObjID  uint32 `json:"objid"`
+	Type   string `json:"type"` // object_type: table, index, type, ...
+	Schema string `json:"schema"`
+	Name   string `json:"name"` // sql_drop only
+}
+
+// ddl handles one event trigger message of the transaction being decoded.
+func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
+	if !p.inTxn || !m.Transactional() {
+		return nil
+	}
+	var msg ddlMessage
+	if err := json.Unmarshal(m.Content, &msg); err != nil {
+		p.log.Warn("ignoring a malformed DDL message (another writer of the tenantwal.ddl prefix?)", slog.String("lsn", p.lsn.String()), slog.Any("error", err))
+		return nil
+	}
+	if err := p.waitVisible(ctx); err != nil {
+		return err
+	}
+	text := ddlText(msg.Tag, msg.Query)
+	if msg.Event == "sql_drop" {
+		for _, o := range msg.Objects {
+			if o.Type == "table" && o.Class == "pg_class" {
+				if err := p.dropTable(ctx, o, text); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	relids, err := p.ddlTables(ctx, msg.Objects)
+	if err != nil {
+		return err
+	}
+	for _, relid := range relids {
+		if err := p.ddlRelation(ctx, relid, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ddlTablesSQL maps the objects a DDL command touched to the published
+// tables whose archived version it may change: a table itself, an index's
+// table, and the tables with a column of a type (or of its array or a
+// domain over it).
+const ddlTablesSQL = `
+WITH o(class, objid) AS (SELECT * FROM unnest($1::text[], $2::oid[])),
+rel(oid) AS (
+	SELECT CASE WHEN c.relkind IN ('i', 'I') THEN (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = c.oid) ELSE c.oid END
+	FROM o JOIN pg_class c ON o.class = 'pg_class' AND c.oid = o.objid
+	UNION
+	SELECT a.attrelid
+	FROM o JOIN pg_type t ON o.class = 'pg_type' AND (t.oid = o.objid OR t.typelem = o.objid OR t.typbasetype = o.objid)
+	JOIN pg_attribute a ON a.atttypid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+)
+SELECT DISTINCT c.oid FROM rel
+JOIN pg_class c ON c.oid = rel.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_publication_tables pt ON pt.pubname = $3 AND pt.schemaname = n.nspname AND pt.tablename = c.relname
+ORDER BY 1`
+
+func (p *processor) ddlTables(ctx context.Context, objs []ddlObject) ([]uint32, error) {
+	var classes []string
+	var ids []uint32
+	for _, o := range objs {
+		classes, ids = append(classes, o.Class), append(ids, o.ObjID)
+	}
+	rows, err := p.cat.Query(ctx, ddlTablesSQL, classes, ids, p.publication)
+	if err != nil {
+		return nil, fmt.Errorf("tables of the DDL at %s: %w", p.lsn, err)
+	}
+	relids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return nil, fmt.Errorf("tables of the DDL at %s: %w", p.lsn, err)
+	}
+	return relids, nil
+}
+
+// ddlRelation marks the published table relid's version after a DDL
+// command, described from the catalog as pgoutput would describe it, when
+// it differs from the version last archived or marked. The relation
+// pgoutput described last stays the one changes are decoded with: the
+// next change after a DDL that alters columns comes with its own Relation
+// message, which then needs no marker.
+func (p *processor) ddlRelation(ctx context.Context, relid uint32, text string) error {
+	cat, err := loadTable(ctx, p.cat, relid)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // dropped later in the stream; its sql_drop message follows
+		}
+		return err
+	}
+	m := &pgoutput.Relation{RelID: relid, Namespace: cat.Schema, Name: cat.Name, ReplicaIdentity: cat.ReplicaIdentity}
+	for _, c := range cat.Columns {
+		rc := pgoutput.RelationColumn{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod}
+		if c.Key {
+			rc.Flags = 1
+		}
+		m.Columns = append(m.Columns, rc)
+	}
+	prev := p.rels[relid]
+	rel, facts, err := p.describe(ctx, m, prev)
+	if err != nil || rel.route.Excluded {
+		return err
+	}
+	var prevVersion string
+	var prevTS *schemas.TableSchema
+	switch {
+	case p.marked[relid] != nil:
+		prevVersion = p.marked[relid].ts.Version
+	case prev != nil:
+		prevTS, prevVersion = prev.ts, prev.ts.Version
+	case p.snap != nil && p.snap.tables[relid] != nil:
+		prevTS = p.snap.tables[relid]
+		prevVersion = prevTS.Version
+	}
+	if prevVersion == rel.ts.Version {
+		return nil
+	}
+	if text != "" {
+		rel.ts.DDL = append(rel.ts.DDL, text)
+	}
+	p.marked[relid] = rel
+	p.log.Info("DDL recorded", slog.String("table", rel.ts.QualifiedName()), slog.String("version", rel.ts.Version), slog.String("lsn", p.lsn.String()))
+	if prevTS == nil {
+		// New to this run (created, or not changed since capture
+		// started): mark it, the archive may not know this version.
+		p.deferMarker(rel)
+		return nil
+	}
+	p.newVersion(rel, prevTS, facts)
+	return nil
+}
+
+// dropTable marks a dropped table's drop for every tenant that can have
+// rows in it, at the end of the transaction, with the table's last known
+// version. A table capture has not seen since it started is marked with a
+// version that has only its name (and the tenant column, for routing): a
+// restore does not create a table from markers alone.
+func (p *processor) dropTable(ctx context.Context, o ddlObject, text string) error {
+	rel := p.rels[o.ObjID]
+	if rel == nil && p.snap != nil && p.snap.tables[o.ObjID] != nil {
+		ts := p.snap.tables[o.ObjID]
+		rel = &relation{ts: ts, route: p.router.Route(ts)}
+	}
+	if rel == nil {
+		ts := &schemas.TableSchema{RelID: o.ObjID, Schema: o.Schema, Name: o.Name, Generation: o.ObjID,
+			RestoreTarget: p.restoreSchemas[o.Schema]}
+		ts.Columns = []schemas.Column{{Name: p.router.TenantColumnFor(o.Schema, o.Name), TypeOID: 25, TypeMod: -1, TypeName: "text"}}
+		rt := p.router.Route(ts)
+		ts.TenantColumn = rt.ColumnName
+		if text != "" {
+			ts.DDL = []string{text}
+		}
+		ts.ComputeVersion()
+		rel = &relation{ts: ts, route: rt}
+	}
+	delete(p.rels, o.ObjID)
+	delete(p.marked, o.ObjID)
+	if rel.route.Excluded {
+		return nil
+	}
+	p.log.Info("table dropped", slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+	p.deferred = append(p.deferred, func(ctx context.Context) error {
+		p.seq++
+		return p.markTables(ctx, rel, schemas.OpDrop, 0, p.seq)
+	})
+	return nil
+}
+
+// ddlText is what the archive records of a DDL command: its tag and the
+// client's query string when that is the command alone. A query string
+// holding several statements, or a command that carries rows (CREATE
+// TABLE AS, SELECT INTO), may hold other tenants' data (a pool table's
+// DDL is recorded in every tenant's archive), so only the tag is kept.
+func ddlText(tag, query string) string {
+	if tag == "" {
+		return ""
+	}
+	stmts := splitStatements(query)
+	switch {
+	case tag == "CREATE TABLE AS" || tag == "SELECT INTO":
+		return tag + " (text not recorded: it holds rows)"
+	case len(stmts) != 1:
+		return fmt.Sprintf("%s (text not recorded: the query string held %d statements)", tag, len(stmts))
+	}
+	first, _, _ := strings.Cut(strings.TrimLeft(stmts[0], " \t\r\n("), " ")
+	switch strings.ToUpper(first) {
+	case "CREATE", "ALTER", "DROP", "COMMENT":
+		return stmts[0]
+	}
+	return tag + " (text not recorded: run from " + strings.ToUpper(first) + ")"
+}
+
+// splitStatements splits a query string at its top-level semicolons,
+// skipping comments and the contents of quoted identifiers, string
+// constants (standard, E” with backslash escapes) and dollar-quoted
+// strings. Empty statements are dropped; each is trimmed.
+func splitStatements(q string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			out = append(out, s)
+		}
+		cur.Reset()
+	}
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ';':
+			flush()
+			i++
+			continue
+		case c == '-' && strings.HasPrefix(q[i:], "--"):
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				j = len(q) - i
+			}
+			i += j
+			cur.WriteByte(' ')
+			continue
+		case c == '/' && strings.HasPrefix(q[i:], "/*"):
+			depth, j := 0, i
+			for j < len(q) {
+				if strings.HasPrefix(q[j:], "/*") {
+					depth, j = depth+1, j+2
+				} else if strings.HasPrefix(q[j:], "*/") {
+					depth, j = depth-1, j+2
+					if depth == 0 {
+						break
+					}
+				} else {
+					j++
+				}
+			}
+			i = j
+			cur.WriteByte(' ')
+			continue
+		case c == '\'' || c == '"':
+			escapes := c == '\'' && i > 0 && (q[i-1] == 'E' || q[i-1] == 'e') && (i < 2 || !isIdentByte(q[i-2]))
+			j := i + 1
+			for j < len(q) {
+				if escapes && q[j] == '\\' {
+					j += 2
+					continue
+				}
+				if q[j] == c {
+					if j+1 < len(q) && q[j+1] == c {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			j = min(j+1, len(q))
+			cur.WriteString(q[i:j])
+			i = j
+			continue
+		case c == '$' && (i == 0 || !isIdentByte(q[i-1])):
+			if tag, ok := dollarTag(q[i:]); ok {
+				end := strings.Index(q[i+len(tag):], tag)
+				j := len(q)
+				if end >= 0 {
+					j = i + len(tag) + end + len(tag)
+				}
+				cur.WriteString(q[i:j])
+				i = j
+				continue
+			}
+		}
+		cur.WriteByte(c)
+		i++
+	}
+	flush()
+	return out
+}
+
+// dollarTag returns the dollar-quote opening s starts with ($$ or $tag$).
+func dollarTag(s string) (string, bool) {
+	for j := 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '$':
+			return s[:j+1], true
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80 || j > 1 && c >= '0' && c <= '9':
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}

@@ -1,0 +1,106 @@
+package capture_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tenantwal/tenantwal/capture/route"
+	"github.com/tenantwal/tenantwal/internal/catalog"
+)
+
+// TestDDLRecordedByEventTrigger runs DDL that no change of the table
+// follows (ADD COLUMN, CREATE INDEX, RENAME of the table, DROP TABLE, DROP
+// SCHEMA … CASCADE of a bridge tenant): only the event trigger Init
+// installs tells the archive. Restores to each moment, by LSN and by time,
+// give that moment's tables, columns, indexes and rows: a renamed table
+// under its new name with all its rows, a dropped one absent, a new table
+// under a renamed table's old name apart from it. The archive records each
+// command's text with the version it made (a drop makes none), and only
+// the tag of a command sent with other statements in one query string.
+func TestDDLRecordedByEventTrigger(t *testing.T) {
+	e := newEnv(t, route.Config{Model: route.Mixed})
+	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
+	e.exec(`INSERT INTO public.items SELECT t, i, t || i FROM unnest(ARRAY['a', 'b']) t, generate_series(1, 5) i`)
+	e.exec(`CREATE SCHEMA tenant_x; CREATE TABLE tenant_x.t (id int PRIMARY KEY, note text); INSERT INTO tenant_x.t VALUES (1, 'x1'), (2, 'x2')`)
+	items, goods := table{"public", "items", "tenant_id"}, table{"public", "goods", "tenant_id"}
+	xt, xu := table{"tenant_x", "t", ""}, table{"tenant_x", "u", ""}
+	tenants := map[string][]table{"a": {items, goods}, "b": {items, goods}, "x": {xt, xu}}
+
+	p := e.start()
+	if got := e.query(`SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('tenantwal_ddl_end', 'tenantwal_sql_drop') AND evtenabled = 'O'`)[0]; got != "2" {
+		t.Fatalf("Init installed %s of the 2 DDL event triggers", got)
+	}
+	e.waitBaseline()
+	var cps []stateCP
+	step := func(name string) {
+		cp := e.state(name, tenants)
+		cps = append(cps, cp)
+		for tenant := range tenants {
+			e.waitRestorable(tenant, cp.LSN, cp.Time)
+		}
+	}
+	step("snapshot")
+
+	e.exec(`ALTER TABLE public.items ADD COLUMN n int NOT NULL DEFAULT 7`)
+	step("add column, no change after it")
+	e.exec(`CREATE INDEX items_v ON public.items (v)`)
+	step("create index")
+	e.exec(`ALTER TABLE public.items RENAME TO goods`)
+	step("rename table")
+	e.exec(`ALTER TABLE public.goods RENAME COLUMN v TO label`)
+	e.exec(`UPDATE public.goods SET label = 'after rename' WHERE tenant_id = 'a' AND id = 1`)
+	step("rename column, then a change")
+	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int, w int, PRIMARY KEY (tenant_id, id))`)
+	e.exec(`INSERT INTO public.items VALUES ('a', 1, 1)`)
+	step("a new table under the renamed one's old name")
+	e.exec(`DROP TABLE public.goods`)
+	step("drop table")
+	e.exec(`ALTER TABLE tenant_x.t ADD COLUMN extra int DEFAULT 3`)
+	e.exec(`CREATE TABLE tenant_x.u (id int PRIMARY KEY)`)
+	e.exec(`INSERT INTO tenant_x.u VALUES (1)`)
+	step("bridge tenant: add column, new table")
+	e.exec(`DROP SCHEMA tenant_x CASCADE`)
+	step("bridge tenant schema dropped")
+	e.exec(`ALTER TABLE public.items ADD COLUMN z int; UPDATE public.items SET z = 1 WHERE tenant_id = 'a'`)
+	step("DDL with DML in one query string")
+
+	for _, cp := range cps {
+		e.verifyState(cp)
+	}
+
+	ten, err := catalog.LoadTenant(t.Context(), e.store, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ddl []string
+	for _, en := range ten.Entries {
+		for _, ts := range en.Tables {
+			for _, d := range ts.DDL {
+				if !slices.Contains(ddl, d) {
+					ddl = append(ddl, d)
+				}
+			}
+		}
+	}
+	for _, want := range []string{
+		`ALTER TABLE public.items ADD COLUMN n int NOT NULL DEFAULT 7`,
+		`CREATE INDEX items_v ON public.items (v)`,
+		`ALTER TABLE public.items RENAME TO goods`,
+		`CREATE TABLE public.items (tenant_id text NOT NULL, id int, w int, PRIMARY KEY (tenant_id, id))`,
+		`ALTER TABLE (text not recorded: the query string held 2 statements)`,
+	} {
+		if !slices.Contains(ddl, want) {
+			t.Errorf("tenant a's archive lacks the DDL %q; it has:\n%s", want, strings.Join(ddl, "\n"))
+		}
+	}
+	for _, d := range ddl {
+		if strings.Contains(d, "tenant_x") || strings.Contains(d, "UPDATE") {
+			t.Errorf("tenant a's archive records another tenant's or a DML statement: %q", d)
+		}
+	}
+	if ten.Range.ToLSN < cps[len(cps)-1].LSN {
+		t.Errorf("tenant a archived up to %s, want at least %s", ten.Range.ToLSN, cps[len(cps)-1].LSN)
+	}
+	p.Stop(t)
+}
