@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,6 +31,21 @@ type lsTenant struct {
 	// into them refuse.
 	Gaps    []*schemas.Gap `json:"gaps,omitempty"`
 	Entries []lsEntry      `json:"entries,omitempty"`
+	// Schemas is the tenant's schema history (--schemas): every table
+	// version its archive holds, in the order they first appear.
+	Schemas []lsVersion `json:"schemas,omitempty"`
+}
+
+// lsVersion is one table version of a tenant's schema history.
+type lsVersion struct {
+	Table      string    `json:"table"`
+	Version    string    `json:"version"`
+	Generation uint32    `json:"generation,omitempty"`
+	FirstLSN   string    `json:"first_lsn"` // of the first object or marker holding it
+	FirstTime  time.Time `json:"first_time"`
+	Columns    string    `json:"columns"` // "name type, ..."
+	DDL        []string  `json:"ddl,omitempty"`
+	first      schemas.Pos
 }
 
 type lsEntry struct {
@@ -43,15 +60,19 @@ type lsEntry struct {
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "ls", "ls [--tenant T] [--json] [flags]")
+	fs := newFlagSet(e, "ls", "ls [--tenant T [--schemas]] [--json] [flags]")
 	var store storeFlags
 	var tenant string
-	var asJSON bool
+	var asJSON, history bool
 	store.register(fs)
 	fs.StringVar(&tenant, "tenant", "", "show this tenant's snapshots and segments")
+	fs.BoolVar(&history, "schemas", false, "with --tenant: show its schema history (every table version, when it first appears, its columns and the DDL that made it)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if history && tenant == "" {
+		return errors.New("--schemas shows one tenant's schema history: pass --tenant T")
 	}
 	st, err := store.open(ctx)
 	if err != nil {
@@ -71,6 +92,9 @@ func runLs(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		out = append(out, describe(id, t, err, tenant != ""))
+		if history && err == nil {
+			out[len(out)-1].Schemas = schemaHistory(t)
+		}
 	}
 	gaps, err := catalog.ReadGaps(ctx, st)
 	if err != nil {
@@ -127,7 +151,68 @@ func runLs(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(tw, "\t\t\t\t\t%s\t%s\t%d\t%d\n", o.Key, o.Table, o.Rows, o.Bytes)
 		}
 	}
+	if err := tw.Flush(); err != nil || !history {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	tw = tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tVERSION\tFROM\tCOLUMNS\tDDL")
+	for _, v := range out[0].Schemas {
+		ddl := strings.Join(v.DDL, "; ")
+		if ddl == "" {
+			ddl = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\t%s\n", v.Table, v.Version, v.FirstTime.Format(time.RFC3339Nano), v.FirstLSN, v.Columns, ddl)
+	}
 	return tw.Flush()
+}
+
+// schemaHistory lists every table version t's archive holds, by the
+// position of the first object holding it (a snapshot's, or a change's or
+// marker's), with the DDL text any entry recorded for it.
+func schemaHistory(t *catalog.Tenant) []lsVersion {
+	byVersion := map[string]*lsVersion{}
+	for _, en := range t.Entries {
+		for _, o := range en.Objects {
+			ts := en.Tables[o.SchemaVersion]
+			v := byVersion[o.SchemaVersion]
+			if v == nil {
+				var cols []string
+				for _, c := range ts.Columns {
+					cols = append(cols, c.Name+" "+c.TypeName)
+				}
+				v = &lsVersion{Table: o.Table, Version: o.SchemaVersion, Generation: ts.Generation, Columns: strings.Join(cols, ", "), first: o.First}
+				v.FirstTime = o.MinTime
+				if v.FirstTime.IsZero() {
+					v.FirstTime = en.MinTime
+				}
+				byVersion[o.SchemaVersion] = v
+			} else if o.First.Less(v.first) {
+				v.first, v.FirstTime = o.First, o.MinTime
+				if v.FirstTime.IsZero() {
+					v.FirstTime = en.MinTime
+				}
+			}
+			if len(v.DDL) == 0 {
+				v.DDL = ts.DDL
+			}
+		}
+	}
+	out := make([]lsVersion, 0, len(byVersion))
+	for _, v := range byVersion {
+		v.FirstLSN, v.FirstTime = v.first.LSN.String(), v.FirstTime.UTC()
+		out = append(out, *v)
+	}
+	slices.SortFunc(out, func(a, b lsVersion) int {
+		switch {
+		case a.first.Less(b.first):
+			return -1
+		case b.first.Less(a.first):
+			return 1
+		}
+		return strings.Compare(a.Table, b.Table)
+	})
+	return out
 }
 
 func describe(id schemas.TenantID, t *catalog.Tenant, err error, detail bool) lsTenant {
