@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +50,7 @@ BEGIN
 			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
 				'schema', schema_name, 'name', object_name))
 			INTO objs FROM pg_event_trigger_dropped_objects()
-			WHERE object_type = 'table' AND NOT is_temporary;
+			WHERE object_type IN ('table', 'index') AND NOT is_temporary;
 		ELSE
 			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
 				'schema', schema_name))
@@ -136,11 +137,21 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 	}
 	text := ddlText(msg.Tag, msg.Query)
 	if msg.Event == "sql_drop" {
+		var indexed []uint32
 		for _, o := range msg.Objects {
-			if o.Type == "table" && o.Class == "pg_class" {
+			switch {
+			case o.Class != "pg_class":
+			case o.Type == "table":
 				if err := p.dropTable(ctx, o, text); err != nil {
 					return err
 				}
+			case o.Type == "index":
+				indexed = append(indexed, p.tablesWithIndex(o.Schema, o.Name)...)
+			}
+		}
+		for _, relid := range indexed {
+			if err := p.ddlRelation(ctx, relid, text); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -155,6 +166,36 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 		}
 	}
 	return nil
+}
+
+// tablesWithIndex returns the tables capture knows (seen since it started)
+// whose version lists an index of that name: a dropped index's table is
+// gone from the catalog by the time sql_drop reports it.
+func (p *processor) tablesWithIndex(schema, name string) []uint32 {
+	var out []uint32
+	has := func(ts *schemas.TableSchema) bool {
+		return ts.Schema == schema && slices.ContainsFunc(ts.Indexes, func(d schemas.IndexDef) bool { return d.Name == name })
+	}
+	seen := map[uint32]bool{}
+	for _, rels := range []map[uint32]*relation{p.rels, p.marked} {
+		for relid, r := range rels {
+			if has(r.ts) {
+				seen[relid] = true
+			}
+		}
+	}
+	if p.snap != nil {
+		for relid, ts := range p.snap.tables {
+			if has(ts) {
+				seen[relid] = true
+			}
+		}
+	}
+	for relid := range seen {
+		out = append(out, relid)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ddlTablesSQL maps the objects a DDL command touched to the published
@@ -255,7 +296,10 @@ func (p *processor) ddlRelation(ctx context.Context, relid uint32, text string) 
 // version that has only its name (and the tenant column, for routing): a
 // restore does not create a table from markers alone.
 func (p *processor) dropTable(ctx context.Context, o ddlObject, text string) error {
-	rel := p.rels[o.ObjID]
+	rel := p.marked[o.ObjID] // the newest version archived
+	if rel == nil {
+		rel = p.rels[o.ObjID]
+	}
 	if rel == nil && p.snap != nil && p.snap.tables[o.ObjID] != nil {
 		ts := p.snap.tables[o.ObjID]
 		rel = &relation{ts: ts, route: p.router.Route(ts)}

@@ -10,14 +10,15 @@ import (
 )
 
 // TestDDLRecordedByEventTrigger runs DDL that no change of the table
-// follows (ADD COLUMN, CREATE INDEX, RENAME of the table, DROP TABLE, DROP
-// SCHEMA … CASCADE of a bridge tenant): only the event trigger Init
+// follows (ADD COLUMN, CREATE INDEX, RENAME of the table, DROP INDEX, DROP
+// TABLE, DROP SCHEMA … CASCADE of a bridge tenant): only the event trigger Init
 // installs tells the archive. Restores to each moment, by LSN and by time,
 // give that moment's tables, columns, indexes and rows: a renamed table
 // under its new name with all its rows, a dropped one absent, a new table
 // under a renamed table's old name apart from it. The archive records each
 // command's text with the version it made (a drop makes none), and only
 // the tag of a command sent with other statements in one query string.
+// DDL run while capture is down is archived when it restarts.
 func TestDDLRecordedByEventTrigger(t *testing.T) {
 	e := newEnv(t, route.Config{Model: route.Mixed})
 	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
@@ -25,7 +26,8 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	e.exec(`CREATE SCHEMA tenant_x; CREATE TABLE tenant_x.t (id int PRIMARY KEY, note text); INSERT INTO tenant_x.t VALUES (1, 'x1'), (2, 'x2')`)
 	items, goods := table{"public", "items", "tenant_id"}, table{"public", "goods", "tenant_id"}
 	xt, xu := table{"tenant_x", "t", ""}, table{"tenant_x", "u", ""}
-	tenants := map[string][]table{"a": {items, goods}, "b": {items, goods}, "x": {xt, xu}}
+	extra := table{"public", "extra", "tenant_id"}
+	tenants := map[string][]table{"a": {items, goods, extra}, "b": {items, goods, extra}, "x": {xt, xu}}
 
 	p := e.start()
 	if got := e.query(`SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('tenantwal_ddl_end', 'tenantwal_sql_drop') AND evtenabled = 'O'`)[0]; got != "2" {
@@ -48,6 +50,8 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	step("create index")
 	e.exec(`ALTER TABLE public.items RENAME TO goods`)
 	step("rename table")
+	e.exec(`DROP INDEX public.items_v`)
+	step("drop index")
 	e.exec(`ALTER TABLE public.goods RENAME COLUMN v TO label`)
 	e.exec(`UPDATE public.goods SET label = 'after rename' WHERE tenant_id = 'a' AND id = 1`)
 	step("rename column, then a change")
@@ -64,6 +68,17 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	step("bridge tenant schema dropped")
 	e.exec(`ALTER TABLE public.items ADD COLUMN z int; UPDATE public.items SET z = 1 WHERE tenant_id = 'a'`)
 	step("DDL with DML in one query string")
+
+	// DDL while capture is down: replayed from the slot by a capture that
+	// has not seen the tables since it started.
+	e.exec(`CREATE TABLE public.extra (tenant_id text NOT NULL, id int, PRIMARY KEY (tenant_id, id))`)
+	e.exec(`INSERT INTO public.extra VALUES ('a', 1), ('b', 1)`)
+	step("another table")
+	p.Stop(t)
+	e.exec(`DROP TABLE public.extra`)
+	e.exec(`ALTER TABLE public.items ADD COLUMN while_down text DEFAULT 'd'`)
+	p = e.start()
+	step("DDL while capture was down")
 
 	for _, cp := range cps {
 		e.verifyState(cp)
