@@ -43,6 +43,7 @@ CREATE OR REPLACE FUNCTION tenantwal.record_ddl() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
 	objs jsonb;
+	tabs jsonb;
 	msg text;
 BEGIN
 	BEGIN
@@ -52,19 +53,32 @@ BEGIN
 			INTO objs FROM pg_event_trigger_dropped_objects()
 			WHERE object_type IN ('table', 'index') AND NOT is_temporary;
 		ELSE
-			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
-				'schema', schema_name))
-			INTO objs FROM pg_event_trigger_ddl_commands()
-			WHERE classid IN ('pg_class'::regclass, 'pg_type'::regclass) AND coalesce(schema_name, '') NOT LIKE 'pg\_temp%';
+			-- The tables as pgoutput would describe them now, at the command:
+			-- capture may decode this much later, when the catalog has moved on.
+			SELECT jsonb_agg(jsonb_build_object('relid', c.oid::bigint, 'schema', n.nspname, 'name', c.relname,
+				'replident', c.relreplident::text,
+				'pubs', (SELECT jsonb_agg(pt.pubname) FROM pg_publication_tables pt WHERE pt.schemaname = n.nspname AND pt.tablename = c.relname),
+				'columns', (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', a.atttypid::bigint, 'typmod', a.atttypmod,
+						'num', a.attnum, 'missing', CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,
+						'key', c.relreplident = 'f' OR a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_index i
+							WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END
+							LIMIT 1), '{}'))) ORDER BY a.attnum)
+					FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')))
+			INTO tabs FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.oid IN (
+				SELECT CASE WHEN x.relkind IN ('i', 'I') THEN (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = x.oid) ELSE x.oid END
+				FROM pg_event_trigger_ddl_commands() d JOIN pg_class x ON d.classid = 'pg_class'::regclass AND x.oid = d.objid);
+			SELECT jsonb_agg(jsonb_build_object('class', 'pg_type', 'objid', objid::bigint, 'type', object_type, 'schema', schema_name))
+			INTO objs FROM pg_event_trigger_ddl_commands() WHERE classid = 'pg_type'::regclass;
 		END IF;
-		msg := jsonb_build_object('event', tg_event, 'tag', tg_tag, 'query', current_query(), 'objects', objs)::text;
+		msg := jsonb_build_object('event', tg_event, 'tag', tg_tag, 'query', current_query(), 'objects', objs, 'tables', tabs)::text;
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'tenantwal: DDL not recorded for the archive (restores learn it from the table''s next change): %', SQLERRM;
 		RETURN;
 	END;
 	-- Outside the block above: a message written in a subtransaction can be
 	-- decoded after the transaction's next change.
-	IF objs IS NOT NULL THEN
+	IF objs IS NOT NULL OR tabs IS NOT NULL THEN
 		PERFORM pg_logical_emit_message(true, 'tenantwal.ddl', msg);
 	END IF;
 END
@@ -108,10 +122,58 @@ func ensureDDLTrigger(ctx context.Context, conn *pgx.Conn, log *slog.Logger) err
 
 // ddlMessage is the event trigger's message.
 type ddlMessage struct {
-	Event   string      `json:"event"` // ddl_command_end or sql_drop
-	Tag     string      `json:"tag"`   // the command tag: ALTER TABLE, DROP TABLE, ...
-	Query   string      `json:"query"` // current_query(): the client's query string
+	Event string `json:"event"` // ddl_command_end or sql_drop
+	Tag   string `json:"tag"`   // the command tag: ALTER TABLE, DROP TABLE, ...
+	Query string `json:"query"` // current_query(): the client's query string
+	// Objects are, for sql_drop, the tables and indexes dropped; for
+	// ddl_command_end, the types the command created or altered.
 	Objects []ddlObject `json:"objects"`
+	// Tables are, for ddl_command_end, the tables the command touched
+	// (directly or through an index), described at the command.
+	Tables []ddlTable `json:"tables"`
+}
+
+// ddlTable is a table as pgoutput would describe it at the DDL command,
+// with the publications that publish it.
+type ddlTable struct {
+	RelID     uint32   `json:"relid"`
+	Schema    string   `json:"schema"`
+	Name      string   `json:"name"`
+	ReplIdent string   `json:"replident"`
+	Pubs      []string `json:"pubs"`
+	Columns   []struct {
+		Name    string  `json:"name"`
+		Type    uint32  `json:"type"`
+		TypMod  int32   `json:"typmod"`
+		Key     bool    `json:"key"`
+		Num     int16   `json:"num"`
+		Missing *string `json:"missing"` // attmissingval's element, as columnFactsSQL reads it
+	} `json:"columns"`
+}
+
+// facts are the column facts of the command's moment.
+func (t *ddlTable) facts() map[string]columnFact {
+	out := make(map[string]columnFact, len(t.Columns))
+	for _, c := range t.Columns {
+		out[c.Name] = columnFact{num: c.Num, typeOID: c.Type, missing: c.Missing}
+	}
+	return out
+}
+
+// relation is t as a Relation message.
+func (t *ddlTable) relation() *pgoutput.Relation {
+	m := &pgoutput.Relation{RelID: t.RelID, Namespace: t.Schema, Name: t.Name}
+	if t.ReplIdent != "" {
+		m.ReplicaIdentity = t.ReplIdent[0]
+	}
+	for _, c := range t.Columns {
+		rc := pgoutput.RelationColumn{Name: c.Name, TypeOID: c.Type, TypeMod: c.TypMod}
+		if c.Key {
+			rc.Flags = 1
+		}
+		m.Columns = append(m.Columns, rc)
+	}
+	return m
 }
 
 type ddlObject struct {
@@ -150,22 +212,71 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 			}
 		}
 		for _, relid := range indexed {
-			if err := p.ddlRelation(ctx, relid, text); err != nil {
+			m, err := p.knownRelation(ctx, relid)
+			if err != nil || m == nil {
+				return err
+			}
+			if err := p.ddlRelation(ctx, m, nil, text); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	for i := range msg.Tables {
+		if t := &msg.Tables[i]; slices.Contains(t.Pubs, p.publication) {
+			if err := p.ddlRelation(ctx, t.relation(), t.facts(), text); err != nil {
+				return err
+			}
+		}
+	}
+	// A type's change (enum labels, a domain) changes the versions of
+	// the tables using it, not their columns.
 	relids, err := p.ddlTables(ctx, msg.Objects)
 	if err != nil {
 		return err
 	}
 	for _, relid := range relids {
-		if err := p.ddlRelation(ctx, relid, text); err != nil {
+		m, err := p.knownRelation(ctx, relid)
+		if err != nil || m == nil {
+			return err
+		}
+		if err := p.ddlRelation(ctx, m, nil, text); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// knownRelation describes the published table relid as the last Relation
+// or DDL message did, or from the catalog when capture has not seen it
+// since it started; nil when it is gone.
+func (p *processor) knownRelation(ctx context.Context, relid uint32) (*pgoutput.Relation, error) {
+	ts := (*schemas.TableSchema)(nil)
+	if r := p.marked[relid]; r != nil {
+		ts = r.ts
+	} else if r := p.rels[relid]; r != nil {
+		ts = r.ts
+	} else if p.snap != nil && p.snap.tables[relid] != nil {
+		ts = p.snap.tables[relid]
+	} else {
+		cat, err := loadTable(ctx, p.cat, relid)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil // dropped later in the stream; its sql_drop message follows
+		}
+		if err != nil {
+			return nil, err
+		}
+		ts = cat
+	}
+	m := &pgoutput.Relation{RelID: relid, Namespace: ts.Schema, Name: ts.Name, ReplicaIdentity: ts.ReplicaIdentity}
+	for _, c := range ts.Columns {
+		rc := pgoutput.RelationColumn{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod}
+		if c.Key {
+			rc.Flags = 1
+		}
+		m.Columns = append(m.Columns, rc)
+	}
+	return m, nil
 }
 
 // tablesWithIndex returns the tables capture knows (seen since it started)
@@ -234,30 +345,16 @@ func (p *processor) ddlTables(ctx context.Context, objs []ddlObject) ([]uint32, 
 	return relids, nil
 }
 
-// ddlRelation marks the published table relid's version after a DDL
-// command, described from the catalog as pgoutput would describe it, when
-// it differs from the version last archived or marked. The relation
+// ddlRelation marks the version of the published table m describes (as
+// pgoutput would, at the DDL command) when it differs from the version
+// last archived or marked; describe adds the catalog's facts. The relation
 // pgoutput described last stays the one changes are decoded with: the
 // next change after a DDL that alters columns comes with its own Relation
 // message, which then needs no marker.
-func (p *processor) ddlRelation(ctx context.Context, relid uint32, text string) error {
-	cat, err := loadTable(ctx, p.cat, relid)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // dropped later in the stream; its sql_drop message follows
-		}
-		return err
-	}
-	m := &pgoutput.Relation{RelID: relid, Namespace: cat.Schema, Name: cat.Name, ReplicaIdentity: cat.ReplicaIdentity}
-	for _, c := range cat.Columns {
-		rc := pgoutput.RelationColumn{Name: c.Name, TypeOID: c.TypeOID, TypeMod: c.TypeMod}
-		if c.Key {
-			rc.Flags = 1
-		}
-		m.Columns = append(m.Columns, rc)
-	}
+func (p *processor) ddlRelation(ctx context.Context, m *pgoutput.Relation, at map[string]columnFact, text string) error {
+	relid := m.RelID
 	prev := p.rels[relid]
-	rel, facts, err := p.describe(ctx, m, prev)
+	rel, facts, err := p.describe(ctx, m, prev, at)
 	if err != nil || rel.route.Excluded {
 		return err
 	}
@@ -265,7 +362,8 @@ func (p *processor) ddlRelation(ctx context.Context, relid uint32, text string) 
 	var prevTS *schemas.TableSchema
 	switch {
 	case p.marked[relid] != nil:
-		prevVersion = p.marked[relid].ts.Version
+		prevTS = p.marked[relid].ts
+		prevVersion = prevTS.Version
 	case prev != nil:
 		prevTS, prevVersion = prev.ts, prev.ts.Version
 	case p.snap != nil && p.snap.tables[relid] != nil:

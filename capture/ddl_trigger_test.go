@@ -18,7 +18,8 @@ import (
 // under a renamed table's old name apart from it. The archive records each
 // command's text with the version it made (a drop makes none), and only
 // the tag of a command sent with other statements in one query string.
-// DDL run while capture is down is archived when it restarts.
+// DDL run while capture is down is archived when it restarts, each with
+// the columns its command saw, though capture reads the catalog later.
 func TestDDLRecordedByEventTrigger(t *testing.T) {
 	e := newEnv(t, route.Config{Model: route.Mixed})
 	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
@@ -77,8 +78,12 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	p.Stop(t)
 	e.exec(`DROP TABLE public.extra`)
 	e.exec(`ALTER TABLE public.items ADD COLUMN while_down text DEFAULT 'd'`)
+	cps = append(cps, e.state("DDL while capture was down", tenants))
+	// Decoded after this too: the shape above is the one its command saw.
+	e.exec(`ALTER TABLE public.items ADD COLUMN later int, ALTER COLUMN w TYPE bigint`)
+	cps = append(cps, e.state("more DDL while capture was down", tenants))
 	p = e.start()
-	step("DDL while capture was down")
+	step("capture back")
 
 	for _, cp := range cps {
 		e.verifyState(cp)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,7 +165,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		return err
 	}
 	prev := p.rels[m.RelID]
-	rel, facts, err := p.describe(ctx, m, prev)
+	rel, facts, err := p.describe(ctx, m, prev, nil)
 	if err != nil {
 		return err
 	}
@@ -220,7 +221,10 @@ func (p *processor) newVersion(rel *relation, prev *schemas.TableSchema, facts m
 
 // describe builds the relation m describes; prev is the relation's previous
 // version, if any, whose catalog facts stand in when the table is gone.
-func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *relation) (*relation, map[string]columnFact, error) {
+// at are column facts read when m was true (by the DDL event trigger):
+// their attnums and missing values win over the catalog's, which may have
+// moved on since (a rewrite clears missing values).
+func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *relation, at map[string]columnFact) (*relation, map[string]columnFact, error) {
 	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
 	cat, err := loadTable(ctx, p.cat, m.RelID)
 	var facts map[string]columnFact
@@ -239,6 +243,17 @@ func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *re
 		cat, facts = &schemas.TableSchema{}, nil
 		if prev != nil {
 			cat, facts = prev.ts, factsOf(prev.ts)
+		}
+	}
+	if len(at) > 0 {
+		facts = maps.Clone(facts)
+		if facts == nil {
+			facts = map[string]columnFact{}
+		}
+		for name, f := range at {
+			cf := facts[name]
+			cf.num, cf.typeOID, cf.missing = f.num, f.typeOID, f.missing
+			facts[name] = cf
 		}
 	}
 	for _, c := range m.Columns {
