@@ -395,30 +395,49 @@ func keyColumns(ts *schemas.TableSchema) []int {
 }
 
 // enumColumn is a column whose values are labels of an enum type (or
-// arrays of them).
+// arrays of them), directly or through domains.
 type enumColumn struct {
 	index  int
 	array  bool
 	labels map[string]bool
 }
 
-// enumColumns lists ts's enum and enum-array columns with their labels.
+// enumColumns lists ts's enum and enum-array columns with their labels,
+// domains over them included.
 func enumColumns(ts *schemas.TableSchema) []enumColumn {
 	var out []enumColumn
 	for i, c := range ts.Columns {
-		name, array := strings.CutSuffix(c.TypeName, "[]")
-		for _, td := range ts.Types {
-			if td.Kind != 'e' || td.Name != name {
-				continue
-			}
-			labels := make(map[string]bool, len(td.Labels))
-			for _, l := range td.Labels {
-				labels[l] = true
-			}
-			out = append(out, enumColumn{index: i, array: array, labels: labels})
+		td, array := enumOf(ts.Types, c.TypeName)
+		if td == nil {
+			continue
 		}
+		labels := make(map[string]bool, len(td.Labels))
+		for _, l := range td.Labels {
+			labels[l] = true
+		}
+		out = append(out, enumColumn{index: i, array: array, labels: labels})
 	}
 	return out
+}
+
+// enumOf returns the enum type among types whose labels values of type
+// name are (or are arrays of), following domains; nil when there is none.
+func enumOf(types []schemas.TypeDef, name string) (td *schemas.TypeDef, array bool) {
+	for range 8 { // domains over domains, not cycles
+		base, arr := strings.CutSuffix(name, "[]")
+		array = array || arr
+		i := slices.IndexFunc(types, func(d schemas.TypeDef) bool { return d.Name == base })
+		switch {
+		case i < 0:
+			return nil, false
+		case types[i].Kind == 'e':
+			return &types[i], array
+		case types[i].Kind != 'd' || arr && strings.HasSuffix(types[i].BaseType, "[]"):
+			return nil, false
+		}
+		name = types[i].BaseType
+	}
+	return nil, false
 }
 
 // unknownLabel reports whether row holds an enum label its table version
@@ -449,8 +468,11 @@ func unknownLabel(cols []enumColumn, row []schemas.Value) bool {
 }
 
 // refreshTypes rereads the user-defined types of rel's table after a row
-// used an enum label the table version does not list, and makes the result
-// the table's new version (marked for every tenant, as any DDL).
+// used an enum label the table version does not list (ALTER TYPE … ADD
+// VALUE or RENAME VALUE change no table, so no Relation message tells
+// capture about them), and makes the result the table's new version
+// (marked for every tenant, as any DDL). The columns' type names are read
+// again too: ALTER TYPE … RENAME changes them without a Relation message.
 func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation, error) {
 	cat, err := loadTable(ctx, p.cat, rel.ts.RelID)
 	if err != nil {
@@ -461,15 +483,23 @@ func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation,
 	}
 	ts := *rel.ts
 	ts.Types = cat.Types
+	ts.Columns = slices.Clone(ts.Columns)
+	for i, c := range ts.Columns {
+		if j := cat.ColumnIndex(c.Name); j >= 0 && cat.Columns[j].TypeOID == c.TypeOID {
+			ts.Columns[i].TypeName = cat.Columns[j].TypeName
+		}
+	}
 	ts.ComputeVersion()
 	nrel := &relation{ts: &ts, route: rel.route, noTenantKey: rel.noTenantKey}
 	nrel.enums = enumColumns(&ts)
 	p.rels[ts.RelID] = nrel
 	if ts.Version != rel.ts.Version {
-		p.log.Info("enum label added: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+		p.log.Info("enum labels or types changed: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
 		p.deferMarker(nrel)
 	} else {
-		nrel.enums = nil // the label is not in the catalog either (renamed since?): stop checking
+		// The label is not in the catalog either (added and renamed
+		// again since the row was written): stop checking.
+		nrel.enums = nil
 	}
 	return nrel, nil
 }

@@ -73,16 +73,32 @@ SELECT n.nspname, c.relname, c.relreplident::text,
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1`
 
-// Enum and domain types the columns use, directly or as array elements.
+// typesSQL lists the user-defined types the columns use: directly, as
+// array elements, under a domain, or inside a composite or range type,
+// recursively. Enums come with their labels and the labels' OIDs in sort
+// order, domains with their base type; composites, ranges and multiranges
+// by name only (a restore does not recreate them; their presence tells it
+// an enum may be inside).
 const typesSQL = `
+WITH RECURSIVE used(oid) AS (
+  SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  SELECT x.oid FROM used u JOIN pg_type t ON t.oid = u.oid
+  CROSS JOIN LATERAL (
+    SELECT t.typelem WHERE t.typelem <> 0 AND t.typcategory = 'A'
+    UNION ALL SELECT t.typbasetype WHERE t.typtype = 'd'
+    UNION ALL SELECT a.atttypid FROM pg_attribute a WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE t.typtype = 'r' AND r.rngtypid = t.oid
+    UNION ALL SELECT r.rngtypid FROM pg_range r WHERE t.typtype = 'm' AND r.rngmultitypid = t.oid
+  ) x(oid)
+)
 SELECT format('%I.%I', n.nspname, t.typname), t.typtype::text,
        coalesce((SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'),
+       coalesce((SELECT array_agg(e.oid ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'),
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE '' END
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.oid IN (SELECT CASE WHEN et.typelem <> 0 AND et.typcategory = 'A' THEN et.typelem ELSE et.oid END
-                FROM pg_attribute a JOIN pg_type et ON et.oid = a.atttypid
-                WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped)
-  AND t.typtype IN ('e', 'd')
+WHERE t.oid IN (SELECT oid FROM used)
+  AND (t.typtype IN ('e', 'd') OR t.typtype IN ('c', 'r', 'm') AND t.oid >= 16384)
 ORDER BY 1`
 
 // loadTable reads the catalog description of relation relid. Columns are
@@ -142,11 +158,14 @@ func loadTable(ctx context.Context, q querier, relid uint32) (*schemas.TableSche
 	for trows.Next() {
 		var td schemas.TypeDef
 		var kind string
-		if err := trows.Scan(&td.Name, &kind, &td.Labels, &td.BaseType); err != nil {
+		if err := trows.Scan(&td.Name, &kind, &td.Labels, &td.LabelOIDs, &td.BaseType); err != nil {
 			trows.Close()
 			return nil, fmt.Errorf("read types of %s: %w", ts.QualifiedName(), err)
 		}
 		td.Kind = kind[0]
+		if td.Kind != 'e' {
+			td.Labels, td.LabelOIDs = nil, nil
+		}
 		ts.Types = append(ts.Types, td)
 	}
 	if err := trows.Err(); err != nil {

@@ -128,12 +128,19 @@ type GeneratedColumn struct {
 
 // TypeDef is a user-defined type a column depends on, so a restore into
 // another database can recreate it. Kind 'e' = enum with Labels in order;
-// 'd' = domain over BaseType.
+// 'd' = domain over BaseType; 'c' composite, 'r' range, 'm' multirange
+// (recorded by name only, because an enum may be inside them: a restore
+// does not recreate them).
 type TypeDef struct {
 	Name     string   `json:"name"` // schema-qualified, quoted as needed
 	Kind     byte     `json:"kind"`
 	Labels   []string `json:"labels,omitempty"`
 	BaseType string   `json:"base_type,omitempty"`
+	// LabelOIDs are the enum labels' pg_enum OIDs, parallel to Labels: a
+	// label keeps its OID across ALTER TYPE … RENAME VALUE, so a restore
+	// knows which label of another version of the type is the same value.
+	// Absent in older archives.
+	LabelOIDs []uint32 `json:"label_oids,omitempty"`
 }
 
 // KeyNames returns the names of the replica identity columns.
