@@ -78,13 +78,14 @@ func Apply(ctx context.Context, store objstore.Store, conn *pgx.Conn, plan *Plan
 	if err := resolveTimeVersions(ctx, store, plan, opts.TempDir); err != nil {
 		return nil, err
 	}
+	// Before reading: it settles the enum labels rows are restored with.
+	if err := addEnumLabels(ctx, conn, plan.Tables); err != nil {
+		return nil, err
+	}
 	// Reading starts now, while the schema and types are created.
 	ddls := nameTables(opts.Schema, plan.Tables)
 	readers := startReading(ctx, store, plan, ddls, opts)
 	defer func() { _ = readers.stop() }()
-	if err := addEnumLabels(ctx, conn, plan.Tables); err != nil {
-		return nil, err
-	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("restore: begin: %w", err)

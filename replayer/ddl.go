@@ -1,6 +1,7 @@
 package replayer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -165,58 +166,228 @@ func createTypes(ctx context.Context, tx pgx.Tx, plans []*TablePlan) ([]string, 
 	return created, nil
 }
 
-// addEnumLabels adds to enum types that already exist in the restore
-// database the labels the archive lists and they lack, each after its
-// predecessor in the archived order (before the first label otherwise). A
-// label added with ALTER TYPE … ADD VALUE cannot be used in the
-// transaction that adds it, so this runs before the restore's transaction
-// and stays even if the restore fails: the labels are the source's.
+// addEnumLabels settles the labels of the enum types the restore uses and
+// makes the types that already exist in the restore database hold them. It
+// runs before the restore's transaction (a label added with ALTER TYPE …
+// ADD VALUE cannot be used in the transaction that adds it) and before the
+// rows are read (their labels are translated to the settled ones); what it
+// changes stays even if the restore fails: the labels are the source's.
+//
+// One set of labels per type: the tables' target versions may list
+// different ones (a table none of whose rows used a label added or renamed
+// later kept an older version), so every table's target version is given
+// the labels of the most recently archived one (plan schemas are replaced
+// by copies), and the mappers translate renamed labels to them (by OID).
+//
+// A type of the restore database that shares label OIDs with the archive is
+// the source's own (a restore into the source database): its labels are
+// used as they are for the OIDs it has, whatever the archive calls them, and
+// it is never given a label the archive renamed away. Any other existing
+// type (a copy, created by an earlier restore) gets the labels it lacks:
+// renamed from the label the same OID had in an older version when it has
+// that one (ALTER TYPE … RENAME VALUE, as the source did), else added, each
+// after its predecessor in the settled order (before the first label
+// otherwise).
 func addEnumLabels(ctx context.Context, conn *pgx.Conn, plans []*TablePlan) error {
-	defs := map[string]schemas.TypeDef{}
-	var names []string
+	groups := enumGroups(plans)
+	for _, g := range groups {
+		for _, name := range g.names {
+			if err := g.prepare(ctx, conn, name); err != nil {
+				return err
+			}
+		}
+	}
+	settleEnums(plans, groups)
+	return nil
+}
+
+// enumGroup is one enum type as the restore uses it.
+type enumGroup struct {
+	names []string        // its names in the tables' target versions
+	def   schemas.TypeDef // the settled labels (a copy)
+	since schemas.Pos     // when def's table version was first archived
+	// former are the labels each OID has in any planned version.
+	former map[uint32][]string
+}
+
+// enumGroups gathers the enum types of the tables' target versions, one
+// group per type (by name, or label OIDs when it was renamed), settled on
+// the version with label OIDs first archived last, then with the most
+// labels.
+func enumGroups(plans []*TablePlan) []*enumGroup {
+	var groups []*enumGroup
 	for _, tp := range plans {
-		for _, d := range tp.Schema.Types {
+		since := firstArchived(tp)
+		for i := range tp.Schema.Types {
+			d := &tp.Schema.Types[i]
 			if d.Kind != 'e' {
 				continue
 			}
-			if old, ok := defs[d.Name]; !ok || len(d.Labels) > len(old.Labels) {
-				if !ok {
-					names = append(names, d.Name)
-				}
-				defs[d.Name] = d
-			}
-		}
-	}
-	for _, name := range names {
-		d := defs[name]
-		var parts, have []string
-		err := conn.QueryRow(ctx, `SELECT parse_ident($1), coalesce((SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = to_regtype($1)), '{}')`, d.Name).Scan(&parts, &have)
-		if err != nil {
-			return fmt.Errorf("user-defined type %q: %w", d.Name, err)
-		}
-		if len(have) == 0 {
-			continue // created in the restore's transaction, with every label
-		}
-		exists := map[string]bool{}
-		for _, l := range have {
-			exists[l] = true
-		}
-		ident := pgx.Identifier(parts).Sanitize()
-		for i, l := range d.Labels {
-			if exists[l] {
+			k := slices.IndexFunc(groups, func(g *enumGroup) bool { return slices.Contains(g.names, d.Name) || sameEnum(&g.def, d) })
+			if k < 0 {
+				groups = append(groups, &enumGroup{names: []string{d.Name}, def: cloneTypeDef(*d), since: since})
 				continue
 			}
-			where := " BEFORE " + quoteLiteral(have[0])
-			if i > 0 {
-				where = " AFTER " + quoteLiteral(d.Labels[i-1])
+			g := groups[k]
+			if !slices.Contains(g.names, d.Name) {
+				g.names = append(g.names, d.Name)
 			}
-			if _, err := conn.Exec(ctx, "ALTER TYPE "+ident+" ADD VALUE IF NOT EXISTS "+quoteLiteral(l)+where); err != nil {
-				return fmt.Errorf("add label %q to enum %s: %w", l, d.Name, err)
+			if c := cmp.Or(compareBool(hasOIDs(d), hasOIDs(&g.def)), comparePos(since, g.since), cmp.Compare(len(d.Labels), len(g.def.Labels))); c > 0 {
+				g.def, g.since = cloneTypeDef(*d), since
 			}
-			exists[l] = true
 		}
 	}
+	for _, g := range groups {
+		g.former = map[uint32][]string{}
+		for _, tp := range plans {
+			for _, v := range tp.Versions {
+				for i := range v.Types {
+					d := &v.Types[i]
+					if !hasOIDs(d) || !sameEnum(d, &g.def) {
+						continue
+					}
+					for k, o := range d.LabelOIDs {
+						if !slices.Contains(g.former[o], d.Labels[k]) {
+							g.former[o] = append(g.former[o], d.Labels[k])
+						}
+					}
+				}
+			}
+		}
+	}
+	return groups
+}
+
+// firstArchived is the first position of tp's objects of its target
+// version.
+func firstArchived(tp *TablePlan) schemas.Pos {
+	var first schemas.Pos
+	found := false
+	for _, o := range tp.Objects {
+		if o.SchemaVersion == tp.Schema.Version && (!found || o.First.Less(first)) {
+			first, found = o.First, true
+		}
+	}
+	return first
+}
+
+func cloneTypeDef(d schemas.TypeDef) schemas.TypeDef {
+	d.Labels, d.LabelOIDs = slices.Clone(d.Labels), slices.Clone(d.LabelOIDs)
+	return d
+}
+
+func compareBool(a, b bool) int { return boolInt(a) - boolInt(b) }
+
+// prepare makes the type called name in the restore database, if it exists,
+// hold g's labels, or takes its labels for g when it is the source's own
+// (see addEnumLabels).
+func (g *enumGroup) prepare(ctx context.Context, conn *pgx.Conn, name string) error {
+	var parts, have []string
+	var oids []uint32
+	err := conn.QueryRow(ctx, `SELECT parse_ident($1),
+		array(SELECT enumlabel::text FROM pg_enum WHERE enumtypid = to_regtype($1) ORDER BY enumsortorder),
+		array(SELECT oid FROM pg_enum WHERE enumtypid = to_regtype($1) ORDER BY enumsortorder)`, name).Scan(&parts, &have, &oids)
+	if err != nil {
+		return fmt.Errorf("user-defined type %q: %w", name, err)
+	}
+	if len(have) == 0 {
+		return nil // created in the restore's transaction, with the settled labels
+	}
+	d := &g.def
+	own := false
+	for _, o := range oids {
+		if _, ok := g.former[o]; ok || slices.Contains(d.LabelOIDs, o) {
+			own = true
+		}
+	}
+	if own && hasOIDs(d) {
+		for k, o := range d.LabelOIDs {
+			if j := slices.Index(oids, o); j >= 0 {
+				d.Labels[k] = have[j]
+			}
+		}
+	}
+	ident := pgx.Identifier(parts).Sanitize()
+	for k, l := range d.Labels {
+		if slices.Contains(have, l) {
+			continue
+		}
+		if from := g.renamedFrom(k, have); from != "" {
+			if _, err := conn.Exec(ctx, "ALTER TYPE "+ident+" RENAME VALUE "+quoteLiteral(from)+" TO "+quoteLiteral(l)); err != nil {
+				return fmt.Errorf("rename label %q of enum %s to %q: %w", from, name, l, err)
+			}
+			have[slices.Index(have, from)] = l
+			continue
+		}
+		where := " BEFORE " + quoteLiteral(have[0])
+		if k > 0 {
+			where = " AFTER " + quoteLiteral(d.Labels[k-1])
+		}
+		if _, err := conn.Exec(ctx, "ALTER TYPE "+ident+" ADD VALUE IF NOT EXISTS "+quoteLiteral(l)+where); err != nil {
+			return fmt.Errorf("add label %q to enum %s: %w", l, name, err)
+		}
+		at := 0
+		if k > 0 {
+			at = slices.Index(have, d.Labels[k-1]) + 1
+		}
+		have = slices.Insert(have, at, l)
+	}
 	return nil
+}
+
+// renamedFrom returns a label that have holds and that the OID of g's k-th
+// label had in an older version (so the existing type is a copy made
+// before a rename), unless g uses that label for another OID; "" when none.
+func (g *enumGroup) renamedFrom(k int, have []string) string {
+	d := &g.def
+	if !hasOIDs(d) {
+		return ""
+	}
+	for _, f := range g.former[d.LabelOIDs[k]] {
+		if f != d.Labels[k] && slices.Contains(have, f) && !slices.Contains(d.Labels, f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// settleEnums gives every table's target version the settled labels of its
+// enum types, replacing tp.Schema with a copy where they differ.
+func settleEnums(plans []*TablePlan, groups []*enumGroup) {
+	for _, tp := range plans {
+		copied := false
+		for i, d := range tp.Schema.Types {
+			if d.Kind != 'e' {
+				continue
+			}
+			k := slices.IndexFunc(groups, func(g *enumGroup) bool { return slices.Contains(g.names, d.Name) })
+			if k < 0 {
+				continue
+			}
+			g := groups[k]
+			if slices.Equal(d.Labels, g.def.Labels) && slices.Equal(d.LabelOIDs, g.def.LabelOIDs) {
+				continue
+			}
+			if !hasOIDs(&g.def) && !supersetOf(g.def.Labels, d.Labels) {
+				continue // no OIDs to tell a rename from another type: as archived
+			}
+			if !copied {
+				s := *tp.Schema
+				s.Types = slices.Clone(s.Types)
+				tp.Schema, copied = &s, true
+			}
+			tp.Schema.Types[i].Labels, tp.Schema.Types[i].LabelOIDs = slices.Clone(g.def.Labels), slices.Clone(g.def.LabelOIDs)
+		}
+	}
+}
+
+func supersetOf(a, b []string) bool {
+	for _, l := range b {
+		if !slices.Contains(a, l) {
+			return false
+		}
+	}
+	return true
 }
 
 func createType(ctx context.Context, tx pgx.Tx, d schemas.TypeDef) (bool, error) {

@@ -114,6 +114,9 @@ type mapper struct {
 	index   []int // target column -> source column, or -1
 	missing []schemas.Value
 	ident   bool
+	// enums are the target columns whose enum labels the target version
+	// renamed (renameEnums); nil for most versions.
+	enums []enumColumn
 }
 
 func (f *fold) mapperFor(src *schemas.TableSchema) *mapper {
@@ -167,6 +170,9 @@ func (m *mapper) mapRow(vals []schemas.Value) []schemas.Value {
 			out[i].Data = buf[start:len(buf):len(buf)]
 		}
 	}
+	if m.enums != nil {
+		m.translate(out)
+	}
 	return out
 }
 
@@ -179,6 +185,9 @@ func (m *mapper) view(out, vals []schemas.Value) {
 		} else {
 			out[i] = vals[j]
 		}
+	}
+	if m.enums != nil {
+		m.translate(out)
 	}
 }
 

@@ -321,6 +321,9 @@ func (l *tableLoader) mapper(ref schemas.ObjectRef) (*mapper, error) {
 	}
 	m := l.f.mapperFor(src)
 	fillMissing(m, l.f.table, l.tp.Versions)
+	if err := m.renameEnums(l.f.table); err != nil {
+		return nil, fmt.Errorf("object %s: %w", ref.Key, err)
+	}
 	l.mappers[ref.SchemaVersion] = m
 	return m, nil
 }
