@@ -471,15 +471,45 @@ func unknownLabel(cols []enumColumn, row []schemas.Value) bool {
 // used an enum label the table version does not list (ALTER TYPE … ADD
 // VALUE or RENAME VALUE change no table, so no Relation message tells
 // capture about them), and makes the result the table's new version
-// (marked for every tenant, as any DDL). The columns' type names are read
-// again too: ALTER TYPE … RENAME changes them without a Relation message.
+// (marked for every tenant, as any DDL). The other tables whose enums
+// changed with it get their new version too, so every table's version
+// from here on agrees on the labels (a restore settles one set of labels
+// per type, from the newest version).
 func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation, error) {
-	cat, err := loadTable(ctx, p.cat, rel.ts.RelID)
+	nrel, err := p.reloadTypes(ctx, rel)
 	if err != nil {
 		p.log.Warn("a row uses an enum label its table's archived types do not list, and the catalog cannot be read: restores into a database without the label fail",
 			slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Any("error", err))
 		rel.enums = nil // do not retry for every row
 		return rel, nil
+	}
+	if nrel == rel {
+		// The label is not in the catalog either (added and renamed
+		// again since the row was written): stop checking.
+		rel.enums = nil
+		return rel, nil
+	}
+	for id, other := range p.rels {
+		if id == rel.ts.RelID || other.route.Excluded || !changedEnums(rel.ts.Types, nrel.ts.Types, other.ts.Types) {
+			continue
+		}
+		if _, err := p.reloadTypes(ctx, other); err != nil {
+			p.log.Warn("an enum type's labels changed and a table using it cannot be read from the catalog: its archived labels are left as they were",
+				slog.String("table", other.ts.QualifiedName()), slog.String("lsn", p.lsn.String()), slog.Any("error", err))
+		}
+	}
+	return nrel, nil
+}
+
+// reloadTypes reads the user-defined types of rel's table and the columns'
+// type names (ALTER TYPE … RENAME changes them without a Relation
+// message) from the catalog. When they make a new version, it becomes the
+// table's relation, marked for every tenant at the end of the transaction,
+// and is returned; else rel is.
+func (p *processor) reloadTypes(ctx context.Context, rel *relation) (*relation, error) {
+	cat, err := loadTable(ctx, p.cat, rel.ts.RelID)
+	if err != nil {
+		return nil, err
 	}
 	ts := *rel.ts
 	ts.Types = cat.Types
@@ -489,17 +519,34 @@ func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation,
 			ts.Columns[i].TypeName = cat.Columns[j].TypeName
 		}
 	}
-	ts.ComputeVersion()
-	nrel := &relation{ts: &ts, route: rel.route, noTenantKey: rel.noTenantKey}
-	nrel.enums = enumColumns(&ts)
-	p.rels[ts.RelID] = nrel
-	if ts.Version != rel.ts.Version {
-		p.log.Info("enum labels or types changed: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-		p.deferMarker(nrel)
-	} else {
-		// The label is not in the catalog either (added and renamed
-		// again since the row was written): stop checking.
-		nrel.enums = nil
+	if ts.ComputeVersion() == rel.ts.Version {
+		return rel, nil
 	}
+	nrel := &relation{ts: &ts, route: rel.route, noTenantKey: rel.noTenantKey, enums: enumColumns(&ts)}
+	p.rels[ts.RelID] = nrel
+	p.log.Info("enum labels or types changed: the table's types are archived again", slog.String("table", ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
+	p.deferMarker(nrel)
 	return nrel, nil
+}
+
+// changedEnums reports whether types uses an enum that differs between
+// before and after (matched by name or by a label OID in common).
+func changedEnums(before, after, types []schemas.TypeDef) bool {
+	same := func(a, b *schemas.TypeDef) bool {
+		return a.Name == b.Name || slices.ContainsFunc(a.LabelOIDs, func(o uint32) bool { return slices.Contains(b.LabelOIDs, o) })
+	}
+	for i := range after {
+		a := &after[i]
+		if a.Kind != 'e' {
+			continue
+		}
+		k := slices.IndexFunc(before, func(b schemas.TypeDef) bool { return same(&b, a) })
+		if k >= 0 && slices.Equal(before[k].Labels, a.Labels) && before[k].Name == a.Name {
+			continue
+		}
+		if slices.ContainsFunc(types, func(t schemas.TypeDef) bool { return t.Kind == 'e' && (same(&t, a) || k >= 0 && same(&t, &before[k])) }) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,8 +7,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantwal/tenantwal/capture/route"
+	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pgtest"
 	"github.com/tenantwal/tenantwal/replayer"
+	"github.com/tenantwal/tenantwal/schemas"
 )
 
 // TestEnumLabelAddedMidStream adds enum labels (at the end and before an
@@ -98,10 +100,15 @@ func TestEnumLabelRenamedMidStream(t *testing.T) {
 	e.exec(`CREATE TYPE public.mood AS ENUM ('sad', 'ok', 'happy');
 		CREATE DOMAIN public.dmood AS public.mood;
 		CREATE TABLE public.feelings (tenant_id text NOT NULL, id int NOT NULL, m public.mood, ms public.mood[], d public.dmood, note text,
-			PRIMARY KEY (tenant_id, id))`)
+			PRIMARY KEY (tenant_id, id));
+		CREATE TABLE public.quiet (tenant_id text NOT NULL, id int NOT NULL, m public.mood, PRIMARY KEY (tenant_id, id))`)
 	e.exec(`INSERT INTO public.feelings VALUES ('a', 1, 'sad', '{sad,ok}', 'sad', 'snapshot'),
-		('b', 1, 'ok', '{{sad,NULL},{happy,sad}}', NULL, 'snapshot')`)
-	tenants := tenantsOf([]table{{"public", "feelings", "tenant_id"}}, "a", "b")
+		('b', 1, 'ok', '{{sad,NULL},{happy,sad}}', NULL, 'snapshot');
+		INSERT INTO public.quiet VALUES ('a', 1, 'sad'), ('b', 1, 'ok')`)
+	// No row of public.quiet uses a renamed label after the renames:
+	// capture gives it a new version when it notices them in feelings
+	// (it knows the table from its change before the first rename).
+	tenants := tenantsOf([]table{{"public", "feelings", "tenant_id"}, {"public", "quiet", "tenant_id"}}, "a", "b")
 	labels := `SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'public.mood'::regtype`
 
 	p := e.start()
@@ -114,7 +121,8 @@ func TestEnumLabelRenamedMidStream(t *testing.T) {
 			e.waitRestorable(tenant, cp.LSN, cp.Time)
 		}
 	}
-	e.exec(`INSERT INTO public.feelings VALUES ('a', 2, 'sad', '{"sad",happy,NULL}', 'happy', 'change')`)
+	e.exec(`INSERT INTO public.feelings VALUES ('a', 2, 'sad', '{"sad",happy,NULL}', 'happy', 'change');
+		INSERT INTO public.quiet VALUES ('b', 2, 'sad')`)
 	step("before the rename")
 
 	e.exec(`ALTER TYPE public.mood RENAME VALUE 'sad' TO 'unhappy'`)
@@ -127,6 +135,24 @@ func TestEnumLabelRenamedMidStream(t *testing.T) {
 	e.exec(`ALTER TYPE public.mood RENAME VALUE 'ok' TO 'so, so'`)
 	e.exec(`UPDATE public.feelings SET note = 'updated' WHERE tenant_id = 'b'`)
 	step("renamed to a label with a comma and a space")
+
+	// public.quiet has a version with the new labels, marked for both
+	// tenants.
+	for tenant := range tenants {
+		ten, err := catalog.LoadTenant(t.Context(), e.store, schemas.TenantID(tenant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, en := range ten.Entries {
+			for _, ts := range en.Tables {
+				found = found || ts.Name == "quiet" && len(ts.Types) == 1 && slices.Contains(ts.Types[0].Labels, "so, so")
+			}
+		}
+		if !found {
+			t.Errorf("tenant %q: no version of public.quiet lists the renamed labels", tenant)
+		}
+	}
 
 	// In order, into one database: the first restore creates the type,
 	// the later ones rename its labels.
