@@ -243,41 +243,13 @@ func translateArray(src []byte, tr map[string][]byte) (out []byte, changed, ok b
 		default:
 			start := i
 			var val []byte
-			if c == '"' {
-				scratch = scratch[:0]
-				i++
-				for ; i < len(src) && src[i] != '"'; i++ {
-					if src[i] == '\\' {
-						i++
-						if i == len(src) {
-							return src, false, false
-						}
-					}
-					scratch = append(scratch, src[i])
-				}
-				if i == len(src) {
-					return src, false, false
-				}
-				i++ // the closing quote
-				val = scratch
-			} else {
-				for i < len(src) && src[i] != ',' && src[i] != '}' && src[i] != '{' && src[i] != '"' {
-					i++
-				}
-				val = src[start:i]
-				if string(val) == "NULL" {
-					val = nil
-				}
+			var null bool
+			if i, val, null, scratch = scanArrayElem(src, i, scratch); i < 0 {
+				return src, false, false
 			}
 			expectElem, afterComma = false, false
-			if val == nil {
-				if dst != nil {
-					dst = append(dst, src[start:i]...)
-				}
-				continue
-			}
 			to, found := tr[string(val)]
-			if !found {
+			if null || !found {
 				if dst != nil {
 					dst = append(dst, src[start:i]...)
 				}
@@ -297,6 +269,33 @@ func translateArray(src []byte, tr map[string][]byte) (out []byte, changed, ok b
 		return src, false, true
 	}
 	return dst, true, true
+}
+
+// scanArrayElem reads the element of src that starts at i: quoted (its
+// value decoded into scratch) or bare (NULL, or its bytes). It returns
+// the index after it, or -1 when the quotes are not closed.
+func scanArrayElem(src []byte, i int, scratch []byte) (end int, val []byte, null bool, _ []byte) {
+	if src[i] != '"' {
+		start := i
+		for i < len(src) && src[i] != ',' && src[i] != '}' && src[i] != '{' && src[i] != '"' {
+			i++
+		}
+		return i, src[start:i], string(src[start:i]) == "NULL", scratch
+	}
+	scratch = scratch[:0]
+	for i++; i < len(src) && src[i] != '"'; i++ {
+		if src[i] == '\\' {
+			i++
+			if i == len(src) {
+				return -1, nil, false, scratch
+			}
+		}
+		scratch = append(scratch, src[i])
+	}
+	if i == len(src) {
+		return -1, nil, false, scratch
+	}
+	return i + 1, scratch, false, scratch
 }
 
 // appendArrayElem appends s as array_out writes an element: in double
