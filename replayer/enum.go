@@ -127,7 +127,8 @@ func (m *mapper) renameEnums(target *schemas.TableSchema) error {
 		if sd == nil && (nested || opaque(src.Types, c.TypeName)) {
 			for d, tr := range renamed {
 				return fmt.Errorf("table %s column %q (type %s): labels of enum %s were renamed (%s) and the column may hold them inside its type, "+
-					"where this restore cannot rename them: restore to a point after every such change, or before the first",
+					"where this restore cannot translate them (its rows archived before the rename would keep the old labels); "+
+					"restores to points before the rename, or from a snapshot taken after it, are not affected",
 					target.QualifiedName(), target.Columns[i].Name, c.TypeName, d.Name, describeRenames(tr))
 			}
 		}
