@@ -441,10 +441,8 @@ func enumOf(types []schemas.TypeDef, name string) (td *schemas.TypeDef, array bo
 }
 
 // unknownLabel reports whether row holds an enum label its table version
-// does not list: ALTER TYPE … ADD VALUE changes no table, so no Relation
-// message tells capture about it. Arrays are split roughly (a label with
-// a comma, brace or quote may be reported unknown: that only rereads the
-// catalog).
+// does not list: ALTER TYPE … ADD VALUE and RENAME VALUE change no table,
+// so no Relation message tells capture about them.
 func unknownLabel(cols []enumColumn, row []schemas.Value) bool {
 	for _, ec := range cols {
 		if ec.index >= len(row) || row[ec.index].Kind != schemas.ValueText {
@@ -457,14 +455,55 @@ func unknownLabel(cols []enumColumn, row []schemas.Value) bool {
 			}
 			continue
 		}
-		for _, el := range strings.FieldsFunc(v, func(r rune) bool { return r == '{' || r == '}' || r == ',' }) {
-			el = strings.Trim(el, `"`)
-			if el != "NULL" && !ec.labels[el] {
-				return true
-			}
+		unknown := false
+		arrayElems(v, func(el string) bool {
+			unknown = !ec.labels[el]
+			return !unknown
+		})
+		if unknown {
+			return true
 		}
 	}
 	return false
+}
+
+// arrayElems calls fn with each non-NULL element of v, an array's text
+// output (an optional "[lo:hi]=" decoration, braces, commas, elements bare
+// or in double quotes with backslash escapes), until fn returns false.
+func arrayElems(v string, fn func(el string) bool) {
+	if strings.HasPrefix(v, "[") {
+		if eq := strings.IndexByte(v, '='); eq >= 0 {
+			v = v[eq+1:]
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); {
+		switch v[i] {
+		case '{', '}', ',':
+			i++
+		case '"':
+			b.Reset()
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' && i+1 < len(v) {
+					i++
+				}
+				b.WriteByte(v[i])
+			}
+			i++ // the closing quote
+			if !fn(b.String()) {
+				return
+			}
+		default:
+			n := strings.IndexAny(v[i:], "{},")
+			if n < 0 {
+				n = len(v) - i
+			}
+			if el := v[i : i+n]; el != "NULL" && !fn(el) {
+				return
+			}
+			i += n
+		}
+	}
 }
 
 // refreshTypes rereads the user-defined types of rel's table after a row
