@@ -544,7 +544,9 @@ func (p *processor) refreshTypes(ctx context.Context, rel *relation) (*relation,
 // type names (ALTER TYPE … RENAME changes them without a Relation
 // message) from the catalog. When they make a new version, it becomes the
 // table's relation, marked for every tenant at the end of the transaction,
-// and is returned; else rel is.
+// and is returned; else rel is. Unlike refreshTypes it never stops the
+// label checks, so it suits any caller that learns of a type change (an
+// event trigger's message).
 func (p *processor) reloadTypes(ctx context.Context, rel *relation) (*relation, error) {
 	cat, err := loadTable(ctx, p.cat, rel.ts.RelID)
 	if err != nil {

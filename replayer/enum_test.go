@@ -293,3 +293,43 @@ func TestRenameEnumsOnlyWhenNeeded(t *testing.T) {
 		t.Fatalf("no OIDs: enums %+v, err %v", m.enums, err)
 	}
 }
+
+// BenchmarkMapRow maps a row of four columns, two of them enums: of the
+// target version itself (no translation) and of a version whose labels
+// the target renamed.
+func BenchmarkMapRow(b *testing.B) {
+	mood := schemas.TypeDef{Name: "app.mood", Kind: 'e', Labels: []string{"sad", "ok"}, LabelOIDs: []uint32{901, 902}}
+	renamed := mood
+	renamed.Labels = []string{"unhappy", "ok"}
+	version := func(d schemas.TypeDef) *schemas.TableSchema {
+		ts := TableSchemaFor("app", "t",
+			schemas.Column{Name: "id", TypeOID: 23, TypeMod: -1, TypeName: "integer", Key: true},
+			schemas.Column{Name: "m", TypeOID: 16400, TypeMod: -1, TypeName: "app.mood"},
+			schemas.Column{Name: "ms", TypeOID: 16401, TypeMod: -1, TypeName: "app.mood[]"},
+			schemas.Column{Name: "note", TypeOID: 25, TypeMod: -1, TypeName: "text"})
+		ts.Types = []schemas.TypeDef{d}
+		ts.ComputeVersion()
+		return ts
+	}
+	target := version(renamed)
+	row := []schemas.Value{Txt("12345"), Txt("sad"), Txt(`{sad,ok,NULL,ok}`), Txt("a note of some forty bytes or so, say")}
+	for _, bc := range []struct {
+		name string
+		src  *schemas.TableSchema
+	}{{"same version", target}, {"renamed", version(mood)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f, err := newFold("x", target, Target{LSN: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := f.mapperFor(bc.src)
+			if err := m.renameEnums(target); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = m.mapRow(row)
+			}
+		})
+	}
+}
