@@ -182,7 +182,9 @@ func createTypes(ctx context.Context, tx pgx.Tx, plans []*TablePlan) ([]string, 
 // A type of the restore database that shares label OIDs with the archive is
 // the source's own (a restore into the source database): its labels are
 // used as they are for the OIDs it has, whatever the archive calls them, and
-// it is never given a label the archive renamed away. Any other existing
+// it is never given a label the archive renamed away (nor, for archives
+// without label OIDs, any label when it has labels the archive does not
+// list: one of them may be a renamed one). Any other existing
 // type (a copy, created by an earlier restore) gets the labels it lacks:
 // renamed from the label the same OID had in an older version when it has
 // that one (ALTER TYPE … RENAME VALUE, as the source did), else added, each
@@ -306,6 +308,13 @@ func (g *enumGroup) prepare(ctx context.Context, conn *pgx.Conn, name string) er
 				d.Labels[k] = have[j]
 			}
 		}
+	}
+	if !hasOIDs(d) && !supersetOf(d.Labels, have) {
+		// An archive without label OIDs, and the type has labels it
+		// does not list: a missing label may have been renamed away
+		// since (perhaps in the source's own type), so none is added;
+		// rows holding one fail to load.
+		return nil
 	}
 	ident := pgx.Identifier(parts).Sanitize()
 	for k, l := range d.Labels {

@@ -214,3 +214,33 @@ func TestApplyEnumRenamedInsideComposite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestApplyEnumOldArchiveNeverAddsRenamedLabel restores an archive without
+// label OIDs into a database whose type has a label the archive does not
+// list (renamed since, as in the source's own type): no label is added,
+// and a row holding the old label fails to load instead.
+func TestApplyEnumOldArchiveNeverAddsRenamedLabel(t *testing.T) {
+	v1 := feelTable("feel", "app.mood", moodTypes("app.mood", nil, "sad", "ok", "happy"))
+	v2 := feelTable("feel", "app.mood", moodTypes("app.mood", nil, "unhappy", "ok", "happy"))
+	a := moodArchive(t, v1, v2)
+	conn, ctx := connect(t, pgtest.NewDB(t))
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA app; CREATE TYPE app.mood AS ENUM ('unhappy', 'ok', 'happy'); CREATE DOMAIN app.dmood AS app.mood`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := restore(t, ctx, a, conn, replayer.Target{LSN: 0x200}, replayer.Options{Schema: "before"})
+	if err == nil || !strings.Contains(err.Error(), `"sad"`) {
+		t.Errorf("restore: %v, want a failure on the label sad", err)
+	}
+	if got := moodLabels(t, ctx, conn, "app.mood"); got != "{unhappy,ok,happy}" {
+		t.Errorf("labels %s, want {unhappy,ok,happy}", got)
+	}
+	// Labels only added since are added, in order.
+	conn, ctx = connect(t, pgtest.NewDB(t))
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA app; CREATE TYPE app.mood AS ENUM ('ok'); CREATE DOMAIN app.dmood AS app.mood`); err != nil {
+		t.Fatal(err)
+	}
+	restoreFeel(t, ctx, a, conn, 0x200, "before", feelBefore)
+	if got := moodLabels(t, ctx, conn, "app.mood"); got != "{sad,ok,happy}" {
+		t.Errorf("labels %s, want {sad,ok,happy}", got)
+	}
+}
