@@ -10,8 +10,8 @@ import (
 )
 
 // TestDDLRecordedByEventTrigger runs DDL that no change of the table
-// follows (ADD COLUMN, CREATE INDEX, RENAME of the table, DROP INDEX, DROP
-// TABLE, DROP SCHEMA … CASCADE of a bridge tenant): only the event trigger Init
+// follows (ADD COLUMN, CREATE INDEX, an enum's RENAME VALUE, RENAME of the
+// table, DROP INDEX, DROP TABLE, DROP SCHEMA … CASCADE of a bridge tenant): only the event trigger Init
 // installs tells the archive. Restores to each moment, by LSN and by time,
 // give that moment's tables, columns, indexes and rows: a renamed table
 // under its new name with all its rows, a dropped one absent, a new table
@@ -25,10 +25,14 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
 	e.exec(`INSERT INTO public.items SELECT t, i, t || i FROM unnest(ARRAY['a', 'b']) t, generate_series(1, 5) i`)
 	e.exec(`CREATE SCHEMA tenant_x; CREATE TABLE tenant_x.t (id int PRIMARY KEY, note text); INSERT INTO tenant_x.t VALUES (1, 'x1'), (2, 'x2')`)
+	e.exec(`CREATE TYPE public.mood AS ENUM ('sad', 'ok');
+		CREATE TABLE public.moods (tenant_id text NOT NULL, id int NOT NULL, m public.mood, ms public.mood[], PRIMARY KEY (tenant_id, id));
+		INSERT INTO public.moods VALUES ('a', 1, 'sad', '{sad,ok}'), ('b', 1, 'ok', '{sad}')`)
 	items, goods := table{"public", "items", "tenant_id"}, table{"public", "goods", "tenant_id"}
 	xt, xu := table{"tenant_x", "t", ""}, table{"tenant_x", "u", ""}
 	extra := table{"public", "extra", "tenant_id"}
-	tenants := map[string][]table{"a": {items, goods, extra}, "b": {items, goods, extra}, "x": {xt, xu}}
+	moods := table{"public", "moods", "tenant_id"}
+	tenants := map[string][]table{"a": {items, goods, extra, moods}, "b": {items, goods, extra, moods}, "x": {xt, xu}}
 
 	p := e.start()
 	if got := e.query(`SELECT count(*) FROM pg_event_trigger WHERE evtname IN ('tenantwal_ddl_end', 'tenantwal_sql_drop') AND evtenabled = 'O'`)[0]; got != "2" {
@@ -49,6 +53,8 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	step("add column, no change after it")
 	e.exec(`CREATE INDEX items_v ON public.items (v)`)
 	step("create index")
+	e.exec(`ALTER TYPE public.mood RENAME VALUE 'sad' TO 'unhappy'`)
+	step("enum label renamed")
 	e.exec(`ALTER TABLE public.items RENAME TO goods`)
 	step("rename table")
 	e.exec(`DROP INDEX public.items_v`)
