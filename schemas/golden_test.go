@@ -92,7 +92,7 @@ func TestGoldenManifestV1(t *testing.T) {
 		Objects: []schemas.ObjectRef{{
 			Key: schemas.ObjectDir(b.Tenant, "segments", b.CommitLSN) + "public.accounts-" + b.Tables[0].Version + ".parquet", Table: "public.accounts",
 			SchemaVersion: b.Tables[0].Version, Rows: 3, Bytes: 2048, SHA256: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-			First: schemas.Pos{LSN: b.CommitLSN, Seq: 0}, Last: schemas.Pos{LSN: b.CommitLSN, Seq: 2},
+			First: schemas.Pos{LSN: b.CommitLSN, Seq: 0}, Last: schemas.Pos{LSN: b.CommitLSN, Seq: 2}, MinTime: b.CommitTime,
 		}},
 		Tables: map[string]*schemas.TableSchema{b.Tables[0].Version: b.Tables[0]},
 	}
@@ -192,6 +192,8 @@ func goldenTable() *schemas.TableSchema {
 		},
 		Generated:  []schemas.GeneratedColumn{{Name: "double", Num: 4, TypeName: "integer", Expr: "(qty * 2)", NotNull: true}},
 		Generation: 16420,
+		Types:      []schemas.TypeDef{{Name: "public.mood", Kind: 'e', Labels: []string{"unhappy", "ok"}, LabelOIDs: []uint32{16401, 16403}}},
+		DDL:        []string{"ALTER TABLE tenant_c.orders ADD COLUMN qty int DEFAULT 42"},
 	}
 	ts.ComputeVersion()
 	return ts
@@ -229,5 +231,10 @@ func TestGoldenTableSchemaV1(t *testing.T) {
 	}
 	if v := got.Version; got.ComputeVersion() != v {
 		t.Errorf("version digest of the golden table schema: %s, the file says %s", got.Version, v)
+	}
+	noDDL := got
+	noDDL.DDL = nil
+	if noDDL.ComputeVersion() != got.Version {
+		t.Errorf("the DDL text changes the version digest")
 	}
 }
