@@ -57,7 +57,11 @@ BEGIN
 			-- capture may decode this much later, when the catalog has moved on.
 			SELECT jsonb_agg(jsonb_build_object('relid', c.oid::bigint, 'schema', n.nspname, 'name', c.relname,
 				'replident', c.relreplident::text,
-				'pubs', (SELECT jsonb_agg(pt.pubname) FROM pg_publication_tables pt WHERE pt.schemaname = n.nspname AND pt.tablename = c.relname),
+				'pubs', (SELECT jsonb_agg(p.pubname) FROM pg_publication p
+					WHERE (p.puballtables
+						OR EXISTS (SELECT FROM pg_publication_rel pr WHERE pr.prpubid = p.oid AND pr.prrelid IN (SELECT relid FROM pg_partition_ancestors(c.oid)))
+						OR EXISTS (SELECT FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid AND pn.pnnspid = c.relnamespace))
+					AND NOT (p.pubviaroot AND c.relispartition)),
 				'columns', (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', a.atttypid::bigint, 'typmod', a.atttypmod,
 						'num', a.attnum, 'missing', CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,
 						'key', c.relreplident = 'f' OR a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_index i
