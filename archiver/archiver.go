@@ -22,7 +22,7 @@ type Archiver struct {
 	store   objstore.Store
 	log     *slog.Logger
 	metrics *Metrics
-	// buffered is what all partition workers buffer together (rowSize).
+	// buffered is what all partition workers buffer together (worker.account).
 	buffered atomic.Int64
 	// commits holds a token per tenant commit running in any partition
 	// (CommitConcurrency at most).

@@ -1,6 +1,7 @@
 package archiver_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,46 @@ func TestBufferBudgetFlushesEarly(t *testing.T) {
 			}
 			seen[c] = true
 		}
+	}
+}
+
+// TestBufferBudgetCountsTenantOverhead: many tenants of one small row each,
+// with a flush interval and FlushBytes that never trigger. Their rows'
+// values alone (~150 bytes a tenant, 150 KB) stay under the budget; what
+// each buffered tenant costs besides (its buffer, part and table, ~450
+// bytes more) is counted too, so the budget makes the partitions flush.
+// Before it was counted, nothing was ever archived here.
+func TestBufferBudgetCountsTenantOverhead(t *testing.T) {
+	store, err := objstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const budget, tenants = 256 << 10, 1000
+	r := startArchiver(t, t.TempDir(), store, func(c *archiver.Config) {
+		c.FlushInterval, c.FlushBytes, c.BufferBytes = time.Hour, 1<<30, budget
+	})
+	for i := range tenants {
+		tn := fmt.Sprintf("t%04d", i)
+		r.publish(t, txn(tn, schemas.LSN(0x1000+16*i), []schemas.Event{insert(1, tn, i)})[0])
+	}
+	// Only the budget flushes: wait for at least a third of the tenants.
+	deadline := time.Now().Add(30 * time.Second)
+	var archived []schemas.TenantID
+	for len(archived) < tenants/3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tenants archived by budget flushes, want at least %d", len(archived), tenants, tenants/3)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if archived, err = catalog.ListTenants(t.Context(), store); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tn := range archived[:10] {
+		var i int
+		if _, err := fmt.Sscanf(string(tn), "t%d", &i); err != nil {
+			t.Fatal(err)
+		}
+		waitComplete(t, store, string(tn), schemas.LSN(0x1000+16*i))
+		assertUnique(t, archivedChanges(t, store, string(tn)), 1)
 	}
 }

@@ -24,12 +24,14 @@ type tableRows struct {
 // rows, or its buffered changes.
 type part struct {
 	kind   string
-	tables map[string]*tableRows // by schema version
-	order  []string
-	first  schemas.Pos
-	last   schemas.Pos
-	minT   time.Time
-	maxT   time.Time
+	tables []*tableRows // in the order of their first row
+	// index finds tables by schema version once there are more than
+	// indexFrom (a tenant's part of a flush mostly holds one table).
+	index map[string]*tableRows
+	first schemas.Pos
+	last  schemas.Pos
+	minT  time.Time
+	maxT  time.Time
 	// complete is the last transaction (or snapshot) of the tenant that the
 	// part holds whole.
 	completeLSN  schemas.LSN
@@ -38,17 +40,41 @@ type part struct {
 	described []*schemas.TableSchema
 }
 
-func newPart(kind string) *part { return &part{kind: kind, tables: map[string]*tableRows{}} }
+const indexFrom = 8
 
-func (p *part) empty() bool { return len(p.order) == 0 && p.completeLSN == 0 }
+func (p *part) empty() bool { return len(p.tables) == 0 && p.completeLSN == 0 }
 
-func (p *part) add(ts *schemas.TableSchema, r row) {
-	tr := p.tables[ts.Version]
-	if tr == nil {
-		tr = &tableRows{ts: ts}
-		p.tables[ts.Version] = tr
-		p.order = append(p.order, ts.Version)
+// table returns the rows of ts's version in p, adding them if new.
+func (p *part) table(ts *schemas.TableSchema) (tr *tableRows, added bool) {
+	if p.index != nil {
+		if tr := p.index[ts.Version]; tr != nil {
+			return tr, false
+		}
+	} else {
+		for i := len(p.tables) - 1; i >= 0; i-- {
+			if p.tables[i].ts.Version == ts.Version {
+				return p.tables[i], false
+			}
+		}
 	}
+	tr = &tableRows{ts: ts}
+	p.tables = append(p.tables, tr)
+	switch {
+	case p.index != nil:
+		p.index[ts.Version] = tr
+	case len(p.tables) > indexFrom:
+		p.index = make(map[string]*tableRows, 2*len(p.tables))
+		for _, t := range p.tables {
+			p.index[t.ts.Version] = t
+		}
+	}
+	return tr, true
+}
+
+// add buffers r, a row of ts, and returns the bytes it takes (bufRowBytes,
+// plus bufTableBytes for a table new in p).
+func (p *part) add(ts *schemas.TableSchema, r row) int {
+	tr, added := p.table(ts)
 	tr.rows = append(tr.rows, r)
 	pos := schemas.Pos{LSN: r.meta.LSN, Seq: r.meta.Seq}
 	if p.first == (schemas.Pos{}) || pos.Less(p.first) {
@@ -64,12 +90,32 @@ func (p *part) add(ts *schemas.TableSchema, r row) {
 	if t.After(p.maxT) {
 		p.maxT = t
 	}
+	n := bufRowBytes(r.vals)
+	if added {
+		n += bufTableBytes
+	}
+	return n
 }
 
-// pending is one tenant's buffer in a partition worker.
+// pending is one tenant's buffer in a partition worker. Its parts are
+// allocated on first use: most tenants of a flush have only changes.
 type pending struct {
 	snapshot *part
 	changes  *part
+}
+
+// part returns pd's part of kind (schemas.EntrySnapshot or EntrySegment),
+// and the bytes it allocated for it (0 when it had it).
+func (pd *pending) part(kind string) (*part, int) {
+	pt := &pd.changes
+	if kind == schemas.EntrySnapshot {
+		pt = &pd.snapshot
+	}
+	if *pt != nil {
+		return *pt, 0
+	}
+	*pt = &part{kind: kind}
+	return *pt, bufPartBytes
 }
 
 // tenantState is what the worker knows of a tenant's manifest.
@@ -137,10 +183,110 @@ func eventRows(b *schemas.Batch, e *schemas.Event) []row {
 	}
 }
 
-func rowSize(vals []schemas.Value) int {
-	n := 64
+// valueArena holds the bytes of the values a worker buffers until its
+// flush. Decoded values alias their message's payload
+// (schemas.DecodeBatch), and a payload holds much more than one tenant's
+// rows: the table schemas as JSON (~2 KB for the bench's 17-column table),
+// the NATS headers, the other rows of a chunk. Buffering values in place
+// pinned every payload until the flush: with 10,000 tenants of one row per
+// message, ~3 KB a row where the budget counted ~0.7 KB (issue #3 item
+// 16). Copies go into chunks of arenaChunk bytes, dropped all together
+// when the worker's buffer is (a flush, or the worker's end); never
+// reused, so nothing written earlier can still be read.
+type valueArena struct {
+	free []byte // the current chunk's unused tail
+}
+
+// arenaChunk is the size of a valueArena chunk; rows bigger than a quarter
+// of it get an allocation of their own.
+const arenaChunk = 64 << 10
+
+// own replaces the data of vals with copies in the arena, so that vals no
+// longer refer to the buffer they were decoded from.
+func (a *valueArena) own(vals []schemas.Value) {
+	n := 0
 	for _, v := range vals {
-		n += 24 + len(v.Data)
+		n += len(v.Data)
+	}
+	var dst []byte
+	switch {
+	case n == 0:
+	case n > arenaChunk/4:
+		dst = make([]byte, n)
+	default:
+		if len(a.free) < n {
+			a.free = make([]byte, arenaChunk)
+		}
+		dst, a.free = a.free[:n:n], a.free[n:]
+	}
+	for i := range vals {
+		v := &vals[i]
+		if v.Data == nil {
+			continue
+		}
+		if len(v.Data) == 0 {
+			v.Data = []byte{} // not an empty slice of the payload, which would pin it
+			continue
+		}
+		k := copy(dst, v.Data)
+		v.Data, dst = dst[:k:k], dst[k:]
+	}
+}
+
+// reset drops the arena's chunk: what was copied stays valid for whoever
+// still refers to it.
+func (a *valueArena) reset() { a.free = nil }
+
+// What the budget counts for each thing a worker buffers: about what the
+// Go heap holds for it (go1.26, amd64; TestBufferBytesFollowHeap compares
+// them with the heap of 10,000 buffered tenants). The overhead matters
+// with many tenants of a few rows each: with 10,000 tenants a flush holds
+// one pending, one part and one tableRows per tenant, ~0.6 KB before any
+// row.
+const (
+	// bufTenantBytes is a pending, its slot in worker.buf (a map of
+	// load up to 7/8 that doubles) and in worker.order.
+	bufTenantBytes = 16 + 2*(16+8+1) + 2*16
+	// bufPartBytes is a part (184 bytes, 192 in its size class).
+	bufPartBytes = 192
+	// bufTableBytes is a tableRows and its slot in part.tables.
+	bufTableBytes = 32 + 8
+	// bufRowOverhead is a row in tableRows.rows (72 bytes, and as much
+	// again of spare capacity after append doubled it) and the header of
+	// its values slice.
+	bufRowOverhead = 2 * 72
+	// bufValueBytes is one schemas.Value of a row (its data aside).
+	bufValueBytes = 32
+)
+
+// bufRowBytes is what a buffered row takes: bufRowOverhead, its values and
+// their data (in the worker's valueArena).
+func bufRowBytes(vals []schemas.Value) int {
+	n := bufRowOverhead
+	for _, v := range vals {
+		n += bufValueBytes + len(v.Data)
+	}
+	return n
+}
+
+// bufTableSchemaBytes is about what a decoded table schema takes: the
+// struct, each column (96 bytes, with the spare capacity JSON decoding
+// leaves, and its strings), each other definition, and the longer texts.
+// A worker holds one per table version of its flush (worker.table).
+func bufTableSchemaBytes(ts *schemas.TableSchema) int {
+	n := 512 + 192*len(ts.Columns) + 16*len(ts.PrimaryKey) +
+		256*(len(ts.Indexes)+len(ts.Constraints)+len(ts.Generated)+len(ts.Types))
+	for _, c := range ts.Columns {
+		n += len(c.Default)
+	}
+	for _, x := range ts.Indexes {
+		n += len(x.Def)
+	}
+	for _, x := range ts.Constraints {
+		n += len(x.Def)
+	}
+	for _, x := range ts.Generated {
+		n += len(x.Expr)
 	}
 	return n
 }

@@ -23,8 +23,12 @@ type Config struct {
 	// BufferBytes bounds the rows all partitions buffer together: past it,
 	// a partition holding at least its share (BufferBytes / partitions)
 	// flushes early, so a big transaction spread over a few partitions
-	// does not hold FlushBytes in each. Default 32 MiB. Sizes are of the
-	// rows' values; the process's resident memory is a small multiple.
+	// does not hold FlushBytes in each. Default 32 MiB. Sizes are what the
+	// buffered rows take in the Go heap (their values, copied out of the
+	// messages) plus each buffered tenant's, part's and table schema's
+	// overhead, which dominates with many tenants of a few rows each; the
+	// process's resident memory is a small multiple (garbage between
+	// collections, Parquet writers, fetched messages).
 	BufferBytes int
 	// FetchBatch is how many messages one pull requests at most. Default
 	// 512.
@@ -55,8 +59,7 @@ type Config struct {
 	// all the partitions this archiver owns together. A flush is
 	// acknowledged only once all of its tenants are committed; each
 	// tenant's entries stay in order. Most of a small commit is waiting on
-	// fsync (file://) or on round trips (S3), which overlap. Default 8 (16
-	// took the archiver to 250 MiB peak RSS with 10,000 tenants); 1
+	// fsync (file://) or on round trips (S3), which overlap. Default 8; 1
 	// commits one tenant at a time in the whole archiver.
 	CommitConcurrency int
 	// Segment are the Parquet writer options.

@@ -15,7 +15,11 @@
 //
 // # Memory
 //
-// A worker holds at most FlushBytes of decoded messages (it flushes early
-// when the buffer is full, also mid-transaction); Parquet files are written
-// to a spill directory and streamed to the store.
+// A worker holds at most FlushBytes of buffered rows (it flushes early when
+// the buffer is full, also mid-transaction), and all workers together about
+// BufferBytes. A buffered row's values are copied out of its message, so
+// that no message payload (with its table schemas as JSON) stays pinned
+// until the flush, and the budget counts each buffered tenant's, part's and
+// table schema's overhead besides the rows. Parquet files past 256 KiB are
+// written to a spill directory and streamed to the store.
 package archiver

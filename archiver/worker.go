@@ -44,6 +44,11 @@ type worker struct {
 	startDel    uint64
 	tailChecked time.Time
 	marker      *schemas.Batch
+	// vals holds the buffered values' bytes, copied out of the messages;
+	// tables the buffered rows' table schemas, one copy of each (every
+	// message carries its own); both dropped at the flush.
+	vals   valueArena
+	tables map[tableKey]*schemas.TableSchema
 	// wm is the partition's watermark in the store (nil: not read yet, or
 	// none): a marker replayed after a capture restart can be older than
 	// one already archived, and a watermark never moves back.
@@ -52,7 +57,8 @@ type worker struct {
 
 func newWorker(a *Archiver, p int, cons jetstream.Consumer) *worker {
 	w := &worker{a: a, p: p, cons: cons, log: a.log.With(slog.Int("partition", p)),
-		tenants: map[schemas.TenantID]*tenantState{}, buf: map[schemas.TenantID]*pending{}}
+		tenants: map[schemas.TenantID]*tenantState{}, buf: map[schemas.TenantID]*pending{},
+		tables: map[tableKey]*schemas.TableSchema{}}
 	if info := cons.CachedInfo(); info != nil {
 		w.startDel = info.Delivered.Consumer
 	}
@@ -172,11 +178,15 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	for i, ts := range b.Tables {
+		b.Tables[i] = w.table(ts)
+	}
 	pd := w.buf[b.Tenant]
 	if pd == nil {
-		pd = &pending{snapshot: newPart(schemas.EntrySnapshot), changes: newPart(schemas.EntrySegment)}
+		pd = &pending{}
 		w.buf[b.Tenant] = pd
 		w.order = append(w.order, b.Tenant)
+		w.account(bufTenantBytes)
 	}
 	switch b.Kind {
 	case schemas.KindSnapshotDone:
@@ -186,28 +196,50 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
 			return nil
 		}
 		st.seen = pos
-		pd.snapshot.last = pos
-		if pd.snapshot.first == (schemas.Pos{}) {
-			pd.snapshot.first = pos
+		snap := w.part(pd, schemas.EntrySnapshot)
+		snap.last = pos
+		if snap.first == (schemas.Pos{}) {
+			snap.first = pos
 		}
-		pd.snapshot.completeLSN, pd.snapshot.completeTime = b.CommitLSN, b.CommitTime
-		pd.snapshot.minT, pd.snapshot.maxT = b.CommitTime, b.CommitTime
-		pd.snapshot.described = append(pd.snapshot.described, b.Tables...)
+		snap.completeLSN, snap.completeTime = b.CommitLSN, b.CommitTime
+		snap.minT, snap.maxT = b.CommitTime, b.CommitTime
+		snap.described = append(snap.described, b.Tables...)
 		return nil
 	case schemas.KindSnapshot:
-		return w.addEvents(b, st, pd.snapshot)
+		return w.addEvents(b, st, pd, schemas.EntrySnapshot)
 	default:
-		if err := w.addEvents(b, st, pd.changes); err != nil {
+		if err := w.addEvents(b, st, pd, schemas.EntrySegment); err != nil {
 			return err
 		}
-		if b.Final && b.CommitLSN > pd.changes.completeLSN {
-			pd.changes.completeLSN, pd.changes.completeTime = b.CommitLSN, b.CommitTime
+		if ch := pd.changes; b.Final && ch != nil && b.CommitLSN > ch.completeLSN {
+			ch.completeLSN, ch.completeTime = b.CommitLSN, b.CommitTime
 		}
 		return nil
 	}
 }
 
-func (w *worker) addEvents(b *schemas.Batch, st *tenantState, pt *part) error {
+// part returns pd's part of kind, counting it in the budget when new.
+func (w *worker) part(pd *pending, kind string) *part {
+	pt, n := pd.part(kind)
+	w.account(n)
+	return pt
+}
+
+// account adds n bytes to what the worker (and the archiver) buffers.
+func (w *worker) account(n int) {
+	w.bytes += n
+	w.a.buffered.Add(int64(n))
+}
+
+// addEvents buffers the events of b not archived yet in pd's part of
+// kind. A batch whose events were all archived already (or that has none)
+// adds no part: a final chunk without rows still marks the transaction
+// complete in handle, which needs the changes part, so it is added then.
+func (w *worker) addEvents(b *schemas.Batch, st *tenantState, pd *pending, kind string) error {
+	var pt *part
+	if kind == schemas.EntrySegment && b.Final {
+		pt = w.part(pd, kind)
+	}
 	for i := range b.Events {
 		e := &b.Events[i]
 		pos := schemas.Pos{LSN: b.CommitLSN, Seq: e.Seq}
@@ -221,13 +253,34 @@ func (w *worker) addEvents(b *schemas.Batch, st *tenantState, pt *part) error {
 			if len(r.vals) != len(ts.Columns) {
 				return fmt.Errorf("change at %s of %s has %d values for %d columns", pos, ts.QualifiedName(), len(r.vals), len(ts.Columns))
 			}
-			pt.add(ts, r)
-			n := rowSize(r.vals)
-			w.bytes += n
-			w.a.buffered.Add(int64(n))
+			if pt == nil {
+				pt = w.part(pd, kind)
+			}
+			w.vals.own(r.vals)
+			w.account(pt.add(ts, r))
 		}
 	}
 	return nil
+}
+
+// tableKey identifies a table schema: Version is a digest of all of it
+// but RelID.
+type tableKey struct {
+	version string
+	relID   uint32
+}
+
+// table returns the worker's copy of ts, which it keeps (and counts in
+// the budget) until the flush: every message decodes a table schema of its
+// own, and keeping the one of each tenant's first row cost ~2 KB a tenant.
+func (w *worker) table(ts *schemas.TableSchema) *schemas.TableSchema {
+	k := tableKey{ts.Version, ts.RelID}
+	if have := w.tables[k]; have != nil {
+		return have
+	}
+	w.tables[k] = ts
+	w.account(bufTableSchemaBytes(ts))
+	return ts
 }
 
 // state returns what the manifest says of a tenant, reading only its newest
@@ -332,6 +385,8 @@ func (w *worker) flush(ctx context.Context) error {
 	w.a.metrics.flushes.Inc()
 	w.a.metrics.flushTime.Observe(time.Since(start).Seconds())
 	clear(w.buf)
+	clear(w.tables)
+	w.vals.reset()
 	w.order = w.order[:0]
 	w.a.buffered.Add(-int64(w.bytes))
 	w.bytes, w.since, w.lastMsg, w.marker = 0, time.Time{}, nil, nil
@@ -356,7 +411,7 @@ func (w *worker) commitAll(ctx context.Context) (int, error) {
 			}
 			defer w.a.releaseCommit()
 			for _, pt := range []*part{pd.snapshot, pd.changes} {
-				if pt.empty() {
+				if pt == nil || pt.empty() {
 					continue
 				}
 				if err := w.commit(gctx, t, st, pt); err != nil {
@@ -392,14 +447,13 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, st *tenantState
 		dirKind = "snapshots"
 	}
 	dir := schemas.ObjectDir(t, dirKind, pt.first.LSN)
-	for _, v := range pt.order {
-		tr := pt.tables[v]
+	for _, tr := range pt.tables {
 		ref, err := w.writeObject(ctx, dir, pt.kind, tr)
 		if err != nil {
 			return err
 		}
 		e.Objects = append(e.Objects, ref)
-		e.Tables[v] = tr.ts
+		e.Tables[tr.ts.Version] = tr.ts
 	}
 	var partialSnap *schemas.ManifestEntry
 	if pt.kind == schemas.EntrySnapshot {
