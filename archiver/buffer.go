@@ -188,9 +188,9 @@ func eventRows(b *schemas.Batch, e *schemas.Event) []row {
 // (schemas.DecodeBatch), and a payload holds much more than one tenant's
 // rows: the table schemas as JSON (~2 KB for the bench's 17-column table),
 // the NATS headers, the other rows of a chunk. Buffering values in place
-// pinned every payload until the flush: with 10,000 tenants of one row per
-// message, ~3 KB a row where the budget counted ~0.7 KB (issue #3 item
-// 16). Copies go into chunks of arenaChunk bytes, dropped all together
+// pinned every payload until the flush: with 10,000 tenants of one row a
+// message, most of the archiver's 186 MB live heap at its peak (issue #3
+// item 16). Copies go into chunks of arenaChunk bytes, dropped all together
 // when the worker's buffer is (a flush, or the worker's end); never
 // reused, so nothing written earlier can still be read.
 type valueArena struct {
@@ -241,8 +241,8 @@ func (a *valueArena) reset() { a.free = nil }
 // Go heap holds for it (go1.26, amd64; TestBufferBytesFollowHeap compares
 // them with the heap of 10,000 buffered tenants). The overhead matters
 // with many tenants of a few rows each: with 10,000 tenants a flush holds
-// one pending, one part and one tableRows per tenant, ~0.6 KB before any
-// row.
+// one pending, one part and one tableRows per tenant, ~0.3 KB besides its
+// rows.
 const (
 	// bufTenantBytes is a pending, its slot in worker.buf (a map of
 	// load up to 7/8 that doubles) and in worker.order.
@@ -251,9 +251,9 @@ const (
 	bufPartBytes = 192
 	// bufTableBytes is a tableRows and its slot in part.tables.
 	bufTableBytes = 32 + 8
-	// bufRowOverhead is a row in tableRows.rows (72 bytes, and as much
-	// again of spare capacity after append doubled it) and the header of
-	// its values slice.
+	// bufRowOverhead is a row in tableRows.rows (72 bytes with its values'
+	// slice header, and as much again of spare capacity after append
+	// doubled the slice).
 	bufRowOverhead = 2 * 72
 	// bufValueBytes is one schemas.Value of a row (its data aside).
 	bufValueBytes = 32
