@@ -46,6 +46,9 @@ DECLARE
 	tabs jsonb;
 	msg text;
 BEGIN
+	IF current_setting('` + schemas.RestoreSetting + `', true) = 'on' THEN
+		RETURN; -- a tenantwal restore: its tables are never archived
+	END IF;
 	BEGIN
 		IF tg_event = 'sql_drop' THEN
 			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
@@ -56,7 +59,7 @@ BEGIN
 			-- The tables as pgoutput would describe them now, at the command:
 			-- capture may decode this much later, when the catalog has moved on.
 			SELECT jsonb_agg(jsonb_build_object('relid', c.oid::bigint, 'schema', n.nspname, 'name', c.relname,
-				'replident', c.relreplident::text,
+				'replident', c.relreplident::text, 'catalog', tenantwal.describe_table(c.oid),
 				'pubs', (SELECT jsonb_agg(p.pubname) FROM pg_publication p
 					WHERE (p.puballtables
 						OR EXISTS (SELECT FROM pg_publication_rel pr WHERE pr.prpubid = p.oid AND pr.prrelid IN (SELECT relid FROM pg_partition_ancestors(c.oid)))
@@ -106,6 +109,12 @@ func ensureDDLTrigger(ctx context.Context, conn *pgx.Conn, log *slog.Logger) err
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS tenantwal"); err != nil {
+		return fmt.Errorf("create schema tenantwal: %w", err)
+	}
+	if _, err := tx.Exec(ctx, describeTableSQL()); err != nil {
+		return fmt.Errorf("create the DDL event trigger's function tenantwal.describe_table: %w", err)
+	}
 	if _, err := tx.Exec(ctx, ddlFunctionSQL); err != nil {
 		return fmt.Errorf("create the DDL event trigger function tenantwal.record_ddl: %w", err)
 	}
@@ -153,6 +162,9 @@ type ddlTable struct {
 		Num     int16   `json:"num"`
 		Missing *string `json:"missing"` // attmissingval's element, as columnFactsSQL reads it
 	} `json:"columns"`
+	// Catalog holds the rows of describe's catalog queries at the command
+	// (catalog_record.go); absent from a trigger installed before it was.
+	Catalog recordedCatalog `json:"catalog"`
 }
 
 // facts are the column facts of the command's moment.
@@ -220,7 +232,7 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 			if err != nil || m == nil {
 				return err
 			}
-			if err := p.ddlRelation(ctx, m, nil, text); err != nil {
+			if err := p.ddlRelation(ctx, m, nil, nil, text); err != nil {
 				return err
 			}
 		}
@@ -228,7 +240,7 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 	}
 	for i := range msg.Tables {
 		if t := &msg.Tables[i]; slices.Contains(t.Pubs, p.publication) {
-			if err := p.ddlRelation(ctx, t.relation(), t.facts(), text); err != nil {
+			if err := p.ddlRelation(ctx, t.relation(), t.facts(), t.Catalog, text); err != nil {
 				return err
 			}
 		}
@@ -244,7 +256,7 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 		if err != nil || m == nil {
 			return err
 		}
-		if err := p.ddlRelation(ctx, m, nil, text); err != nil {
+		if err := p.ddlRelation(ctx, m, nil, nil, text); err != nil {
 			return err
 		}
 	}
@@ -355,10 +367,14 @@ func (p *processor) ddlTables(ctx context.Context, objs []ddlObject) ([]uint32, 
 // pgoutput described last stays the one changes are decoded with: the
 // next change after a DDL that alters columns comes with its own Relation
 // message, which then needs no marker.
-func (p *processor) ddlRelation(ctx context.Context, m *pgoutput.Relation, at map[string]columnFact, text string) error {
+func (p *processor) ddlRelation(ctx context.Context, m *pgoutput.Relation, at map[string]columnFact, cat recordedCatalog, text string) error {
 	relid := m.RelID
 	prev := p.rels[relid]
-	rel, facts, err := p.describe(ctx, m, prev, at)
+	var q querier = p.cat
+	if len(cat) > 0 {
+		q = cat
+	}
+	rel, facts, err := p.describe(ctx, q, m, prev, at)
 	if err != nil || rel.route.Excluded {
 		return err
 	}

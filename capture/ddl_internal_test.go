@@ -1,9 +1,17 @@
 package capture
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantwal/tenantwal/internal/pgtest"
+	"github.com/tenantwal/tenantwal/schemas"
 )
 
 func TestSplitStatements(t *testing.T) {
@@ -71,4 +79,108 @@ func FuzzSplitStatements(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDDLTriggerMessages installs the event triggers and reads what they
+// write with test_decoding: one message per DDL command naming the table
+// and its publication, none for a transaction that says it is a tenantwal
+// restore (schemas.RestoreSetting), and the user's DDL still succeeds when
+// the trigger cannot describe it.
+func TestDDLTriggerMessages(t *testing.T) {
+	ctx := t.Context()
+	cfg, err := pgx.ParseConfig(pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Commits must be flushed for the slot to decode them at once.
+	cfg.RuntimeParams["synchronous_commit"] = "on"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE PUBLICATION p_msgs FOR ALL TABLES`)
+	if err := ensureDDLTrigger(ctx, conn, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureDDLTrigger(ctx, conn, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("installing twice: %v", err)
+	}
+	slot := pgtest.RandomName("s_")
+	exec(`SELECT pg_create_logical_replication_slot('` + slot + `', 'test_decoding')`)
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1)`, slot)
+	messages := func() []ddlMessage {
+		t.Helper()
+		rows, err := conn.Query(ctx, `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL) WHERE data LIKE 'message:%'`, slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		datas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []ddlMessage
+		for _, d := range datas {
+			_, content, ok := strings.Cut(d, "content:")
+			if !strings.Contains(d, "prefix: "+ddlMessagePrefix+",") || !ok {
+				continue
+			}
+			var m ddlMessage
+			if err := json.Unmarshal([]byte(content), &m); err != nil {
+				t.Fatalf("message %q: %v", content, err)
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+
+	exec(`CREATE TABLE public.t (tenant_id text, id int, PRIMARY KEY (tenant_id, id))`)
+	exec(`CREATE INDEX t_id ON public.t (id)`)
+	got := messages()
+	if len(got) != 2 || got[0].Tag != "CREATE TABLE" || got[1].Tag != "CREATE INDEX" {
+		t.Fatalf("messages %+v, want CREATE TABLE and CREATE INDEX", got)
+	}
+	for _, m := range got {
+		if len(m.Tables) != 1 || m.Tables[0].Name != "t" || !slices.Equal(m.Tables[0].Pubs, []string{"p_msgs"}) || len(m.Tables[0].Catalog) != len(catalogQueries) {
+			t.Errorf("%s: tables %+v", m.Tag, m.Tables)
+		}
+	}
+	if cols := got[0].Tables[0].Columns; len(cols) != 2 || !cols[0].Key || !cols[1].Key || cols[1].Num != 2 {
+		t.Errorf("CREATE TABLE: columns %+v", cols)
+	}
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config($1, 'on', true)`, schemas.RestoreSetting); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE public.restored (id int PRIMARY KEY); DROP TABLE public.restored`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := messages(); len(got) != 0 {
+		t.Errorf("a restore's DDL wrote %+v", got)
+	}
+
+	// The trigger cannot describe the table (its function is broken): the
+	// DDL still runs, with a warning, and nothing is written.
+	exec(`CREATE OR REPLACE FUNCTION tenantwal.describe_table(rel oid) RETURNS jsonb LANGUAGE sql AS 'SELECT to_jsonb(1/0)'`)
+	exec(`ALTER TABLE public.t ADD COLUMN x int`)
+	if got := messages(); len(got) != 0 {
+		t.Errorf("a failed description wrote %+v", got)
+	}
+	exec(`DROP TABLE public.t`)
+	if got := messages(); len(got) != 1 || got[0].Event != "sql_drop" || len(got[0].Objects) < 2 {
+		t.Errorf("DROP TABLE wrote %+v, want one sql_drop message naming the table and its indexes", got)
+	}
 }

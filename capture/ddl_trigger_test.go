@@ -19,7 +19,7 @@ import (
 // command's text with the version it made (a drop makes none), and only
 // the tag of a command sent with other statements in one query string.
 // DDL run while capture is down is archived when it restarts, each with
-// the columns its command saw, though capture reads the catalog later.
+// the columns and indexes its command saw, though capture decodes it later.
 func TestDDLRecordedByEventTrigger(t *testing.T) {
 	e := newEnv(t, route.Config{Model: route.Mixed})
 	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, v text, PRIMARY KEY (tenant_id, id))`)
@@ -87,6 +87,7 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	cps = append(cps, e.state("DDL while capture was down", tenants))
 	// Decoded after this too: the shape above is the one its command saw.
 	e.exec(`ALTER TABLE public.items ADD COLUMN later int, ALTER COLUMN w TYPE bigint`)
+	e.exec(`CREATE INDEX items_w ON public.items (w)`)
 	cps = append(cps, e.state("more DDL while capture was down", tenants))
 	p = e.start()
 	step("capture back")

@@ -165,7 +165,7 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		return err
 	}
 	prev := p.rels[m.RelID]
-	rel, facts, err := p.describe(ctx, m, prev, nil)
+	rel, facts, err := p.describe(ctx, p.cat, m, prev, nil)
 	if err != nil {
 		return err
 	}
@@ -219,20 +219,22 @@ func (p *processor) newVersion(rel *relation, prev *schemas.TableSchema, facts m
 	}
 }
 
-// describe builds the relation m describes; prev is the relation's previous
-// version, if any, whose catalog facts stand in when the table is gone.
+// describe builds the relation m describes from the catalog q answers for
+// (the live one, or the one a DDL command left: catalog_record.go); prev
+// is the relation's previous version, if any, whose catalog facts stand in
+// when the table is gone.
 // at are column facts read when m was true (by the DDL event trigger):
 // their attnums and missing values win over the catalog's, which may have
 // moved on since (a rewrite clears missing values).
-func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *relation, at map[string]columnFact) (*relation, map[string]columnFact, error) {
+func (p *processor) describe(ctx context.Context, q querier, m *pgoutput.Relation, prev *relation, at map[string]columnFact) (*relation, map[string]columnFact, error) {
 	ts := &schemas.TableSchema{RelID: m.RelID, Schema: m.Namespace, Name: m.Name, ReplicaIdentity: m.ReplicaIdentity}
-	cat, err := loadTable(ctx, p.cat, m.RelID)
+	cat, err := loadTable(ctx, q, m.RelID)
 	var facts map[string]columnFact
 	if err == nil {
-		facts, err = loadColumnFacts(ctx, p.cat, m.RelID)
+		facts, err = loadColumnFacts(ctx, q, m.RelID)
 	}
 	if err == nil {
-		cat.Generated, err = loadGenerated(ctx, p.cat, m.RelID)
+		cat.Generated, err = loadGenerated(ctx, q, m.RelID)
 	}
 	if err != nil {
 		// The table was dropped since this change (capture reads the
@@ -279,7 +281,7 @@ func (p *processor) describe(ctx context.Context, m *pgoutput.Relation, prev *re
 	ts.Types = cat.Types
 	ts.Generated, ts.Indexes, ts.Constraints = cat.Generated, cat.Indexes, cat.Constraints
 	if err == nil {
-		if err = loadIndexesAndConstraints(ctx, p.cat, ts); err != nil {
+		if err = loadIndexesAndConstraints(ctx, q, ts); err != nil {
 			p.log.Warn("cannot read the table's indexes and constraints; restores will not recreate them", slog.String("table", ts.QualifiedName()), slog.Any("error", err))
 		}
 	}

@@ -142,6 +142,9 @@ func createSchema(ctx context.Context, tx pgx.Tx, schema, comment string) error 
 	if exists {
 		return fmt.Errorf("target schema %q already exists: drop it or choose another with --schema", schema)
 	}
+	if _, err := tx.Exec(ctx, "SELECT set_config($1, 'on', true)", schemas.RestoreSetting); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	_, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema: a concurrent restore

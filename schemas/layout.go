@@ -92,3 +92,8 @@ func Subject(prefix string, p int) string { return fmt.Sprintf("%s.p%04d", prefi
 // schema it creates; capture never archives tables in such schemas, so a
 // restore into the source database does not feed back into the archive.
 const RestoreSchemaComment = "tenantwal restore"
+
+// RestoreSetting is the custom setting a restore's transaction sets
+// ("on"): the DDL event trigger records nothing for it (a restore's tables
+// are never archived).
+const RestoreSetting = "tenantwal.restoring"
