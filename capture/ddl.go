@@ -227,16 +227,7 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 				indexed = append(indexed, p.tablesWithIndex(o.Schema, o.Name)...)
 			}
 		}
-		for _, relid := range indexed {
-			m, err := p.knownRelation(ctx, relid)
-			if err != nil || m == nil {
-				return err
-			}
-			if err := p.ddlRelation(ctx, m, nil, nil, text); err != nil {
-				return err
-			}
-		}
-		return nil
+		return p.ddlKnown(ctx, indexed, text)
 	}
 	for i := range msg.Tables {
 		if t := &msg.Tables[i]; slices.Contains(t.Pubs, p.publication) {
@@ -251,10 +242,20 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 	if err != nil {
 		return err
 	}
+	return p.ddlKnown(ctx, relids, text)
+}
+
+// ddlKnown marks the new versions of tables whose columns a DDL command
+// did not change (a dropped index, a type's labels), described with the
+// columns capture knows them by.
+func (p *processor) ddlKnown(ctx context.Context, relids []uint32, text string) error {
 	for _, relid := range relids {
 		m, err := p.knownRelation(ctx, relid)
-		if err != nil || m == nil {
+		if err != nil {
 			return err
+		}
+		if m == nil {
+			continue // gone
 		}
 		if err := p.ddlRelation(ctx, m, nil, nil, text); err != nil {
 			return err

@@ -30,13 +30,7 @@ func TestDDLMidStream(t *testing.T) {
 	// Capture reads the catalog when it decodes a table's new shape, which
 	// races with later DDL (see relation in processor.go): every step waits
 	// until it is archived before the next DDL.
-	step := func(name string) {
-		cp := e.state(name, tenants)
-		cps = append(cps, cp)
-		for _, tenant := range []string{"a", "b"} {
-			e.waitRestorable(tenant, cp.LSN, cp.Time)
-		}
-	}
+	step := func(name string) { e.step(&cps, name, tenants, "a", "b") }
 	step("snapshot")
 
 	// Fast defaults: old rows read them without any WAL.

@@ -40,13 +40,7 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	}
 	e.waitBaseline()
 	var cps []stateCP
-	step := func(name string) {
-		cp := e.state(name, tenants)
-		cps = append(cps, cp)
-		for tenant := range tenants {
-			e.waitRestorable(tenant, cp.LSN, cp.Time)
-		}
-	}
+	step := func(name string) { e.step(&cps, name, tenants) }
 	step("snapshot")
 
 	e.exec(`ALTER TABLE public.items ADD COLUMN n int NOT NULL DEFAULT 7`)

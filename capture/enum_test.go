@@ -33,13 +33,7 @@ func TestEnumLabelAddedMidStream(t *testing.T) {
 	// Each step is archived before the next DDL, so capture has seen the
 	// table's version before the label is added (else its catalog read at
 	// the first change would already list it).
-	step := func(name string) {
-		cp := e.state(name, tenants)
-		cps = append(cps, cp)
-		for tenant := range tenants {
-			e.waitRestorable(tenant, cp.LSN, cp.Time)
-		}
-	}
+	step := func(name string) { e.step(&cps, name, tenants) }
 	e.exec(`UPDATE public.feelings SET ms = '{sad}' WHERE tenant_id = 'b'`)
 	step("before")
 
@@ -114,13 +108,7 @@ func TestEnumLabelRenamedMidStream(t *testing.T) {
 	p := e.start()
 	e.waitBaseline()
 	var cps []stateCP
-	step := func(name string) {
-		cp := e.state(name, tenants)
-		cps = append(cps, cp)
-		for tenant := range tenants {
-			e.waitRestorable(tenant, cp.LSN, cp.Time)
-		}
-	}
+	step := func(name string) { e.step(&cps, name, tenants) }
 	e.exec(`INSERT INTO public.feelings VALUES ('a', 2, 'sad', '{"sad",happy,NULL}', 'happy', 'change');
 		INSERT INTO public.quiet VALUES ('b', 2, 'sad')`)
 	step("before the rename")

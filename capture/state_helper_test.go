@@ -81,6 +81,23 @@ func (e *env) state(name string, tenants map[string][]table) stateCP {
 	return cp
 }
 
+// step records the tenants' tables as checkpoint name, appends it to cps
+// and waits until the tenants in wait (all of tenants when none) are
+// restorable at it: capture has archived everything before the next DDL.
+func (e *env) step(cps *[]stateCP, name string, tenants map[string][]table, wait ...string) {
+	e.t.Helper()
+	cp := e.state(name, tenants)
+	*cps = append(*cps, cp)
+	if len(wait) == 0 {
+		for tenant := range tenants {
+			wait = append(wait, tenant)
+		}
+	}
+	for _, tenant := range wait {
+		e.waitRestorable(tenant, cp.LSN, cp.Time)
+	}
+}
+
 // verifyState restores every tenant of cp by LSN and by time and compares
 // each table's rows and shape with the recorded ones. A table that existed
 // but held none of the tenant's rows may be absent from the restore; one
