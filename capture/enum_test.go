@@ -52,29 +52,12 @@ func TestEnumLabelAddedMidStream(t *testing.T) {
 		e.verifyState(cp)
 	}
 	want := e.query(labels)[0]
-	var got string
-	if err := e.rpool.QueryRow(t.Context(), labels).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("labels in the restore database: %s, source: %s", got, want)
-	}
+	e.checkRestoredLabels(labels, want, "the restore database")
 
 	// Into a fresh database: the type is created as it was at the last point.
-	e.rdsn = pgtest.NewDB(t)
-	rpool, err := pgxpool.New(t.Context(), e.rdsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rpool.Close)
-	e.rpool = rpool
+	e.useFreshRestoreDB()
 	e.verifyState(cps[len(cps)-1])
-	if err := e.rpool.QueryRow(t.Context(), labels).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("labels in a fresh restore database: %s, source: %s", got, want)
-	}
+	e.checkRestoredLabels(labels, want, "a fresh restore database")
 	p.Stop(t)
 }
 
@@ -148,13 +131,7 @@ func TestEnumLabelRenamedMidStream(t *testing.T) {
 		e.verifyState(cp)
 	}
 	want := e.query(labels)[0]
-	var got string
-	if err := e.rpool.QueryRow(t.Context(), labels).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Errorf("labels in the restore database: %s, source: %s", got, want)
-	}
+	e.checkRestoredLabels(labels, want, "the restore database")
 	// The first point again, into that database: the old label is added
 	// to the copy, the rows hold it.
 	e.verifyState(cps[0])
@@ -192,4 +169,17 @@ func (e *env) useFreshRestoreDB() {
 	}
 	e.t.Cleanup(rpool.Close)
 	e.rpool = rpool
+}
+
+// checkRestoredLabels runs the labels query in the restore database and
+// compares its answer with the source's.
+func (e *env) checkRestoredLabels(labels, want, where string) {
+	e.t.Helper()
+	var got string
+	if err := e.rpool.QueryRow(e.t.Context(), labels).Scan(&got); err != nil {
+		e.t.Fatal(err)
+	}
+	if got != want {
+		e.t.Errorf("labels in %s: %s, source: %s", where, got, want)
+	}
 }
