@@ -83,8 +83,10 @@ BEGIN
 		RAISE WARNING 'tenantwal: DDL not recorded for the archive (restores learn it from the table''s next change): %', SQLERRM;
 		RETURN;
 	END;
-	-- Outside the block above: a message written in a subtransaction can be
-	-- decoded after the transaction's next change.
+	-- Outside the block above (a subtransaction): a message that is the
+	-- first record of its subtransaction is decoded after the transaction's
+	-- next change. Here it follows the command's own catalog changes
+	-- (TestDDLTriggerMessages checks the order under a user's SAVEPOINT).
 	IF objs IS NOT NULL OR tabs IS NOT NULL THEN
 		PERFORM pg_logical_emit_message(true, 'tenantwal.ddl', msg);
 	END IF;

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -170,6 +171,44 @@ func TestDDLTriggerMessages(t *testing.T) {
 	}
 	if got := messages(); len(got) != 0 {
 		t.Errorf("a restore's DDL wrote %+v", got)
+	}
+
+	// The user's SAVEPOINT around a DDL: its message is decoded between
+	// the rows written before and after it (a message alone in a
+	// subtransaction would come after the next change), and not at all
+	// when the subtransaction is rolled back.
+	exec(`BEGIN; INSERT INTO public.t VALUES ('a', 1); SAVEPOINT s; ALTER TABLE public.t ADD COLUMN y int; RELEASE s;
+		INSERT INTO public.t VALUES ('a', 2, 2); SAVEPOINT r; ALTER TABLE public.t ADD COLUMN z int; ROLLBACK TO r;
+		INSERT INTO public.t VALUES ('a', 3, 3); COMMIT`)
+	rows, err := conn.Query(ctx, `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)`, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	datas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, d := range datas {
+		switch {
+		case strings.HasPrefix(d, "table public.t: INSERT:"):
+			_, id, _ := strings.Cut(d, "id[integer]:")
+			order = append(order, "insert "+strings.Fields(id)[0])
+		case strings.Contains(d, "prefix: "+ddlMessagePrefix+","):
+			_, content, _ := strings.Cut(d, "content:")
+			var m ddlMessage
+			if err := json.Unmarshal([]byte(content), &m); err != nil {
+				t.Fatalf("message %q: %v", content, err)
+			}
+			cols := ""
+			if len(m.Tables) == 1 {
+				cols = fmt.Sprint(len(m.Tables[0].Columns))
+			}
+			order = append(order, m.Tag+" "+cols)
+		}
+	}
+	if want := []string{"insert 1", "ALTER TABLE 3", "insert 2", "insert 3"}; !slices.Equal(order, want) {
+		t.Errorf("decoded %q, want %q", order, want)
 	}
 
 	// The trigger cannot describe the table (its function is broken): the
