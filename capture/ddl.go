@@ -412,7 +412,7 @@ func (p *processor) ddlRelation(ctx context.Context, m *pgoutput.Relation, at ma
 }
 
 // dropTable marks a dropped table's drop for every tenant that can have
-// rows in it, at the end of the transaction, with the table's last known
+// rows in it, at the command's place in the transaction, with its last known
 // version. A table capture has not seen since it started is marked with a
 // version that has only its name (and the tenant column, for routing): a
 // restore does not create a table from markers alone.
@@ -443,11 +443,12 @@ func (p *processor) dropTable(ctx context.Context, o ddlObject, text string) err
 		return nil
 	}
 	p.log.Info("table dropped", slog.String("table", rel.ts.QualifiedName()), slog.String("lsn", p.lsn.String()))
-	p.deferred = append(p.deferred, func(ctx context.Context) error {
-		p.seq++
-		return p.markTables(ctx, rel, schemas.OpDrop, 0, p.seq)
-	})
-	return nil
+	// At the command's place, not at the end of the transaction: rows the
+	// transaction then writes to a table created under the same name come
+	// after the drop. The message has a fixed place in the WAL, so the
+	// position is the same when the transaction is decoded again.
+	p.seq++
+	return p.markTables(ctx, rel, schemas.OpDrop, 0, p.seq)
 }
 
 // ddlText is what the archive records of a DDL command: its tag and the

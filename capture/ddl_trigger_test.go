@@ -2,11 +2,13 @@ package capture_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/catalog"
+	"github.com/tenantwal/tenantwal/internal/pipetest"
 )
 
 // TestDDLRecordedByEventTrigger runs DDL that no change of the table
@@ -69,6 +71,17 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	step("bridge tenant schema dropped")
 	e.exec(`ALTER TABLE public.items ADD COLUMN z int; UPDATE public.items SET z = 1 WHERE tenant_id = 'a'`)
 	step("DDL with DML in one query string")
+	// The swap migrations, each in one transaction: a table dropped and
+	// created again under its name, with rows; a new table built beside
+	// the old one and renamed into its place.
+	e.exec(`BEGIN; DROP TABLE public.moods;
+		CREATE TABLE public.moods (tenant_id text NOT NULL, id int, note text, PRIMARY KEY (tenant_id, id));
+		INSERT INTO public.moods VALUES ('a', 1, 'again'), ('b', 2, 'again'); COMMIT`)
+	step("dropped and created again in one transaction")
+	e.exec(`BEGIN; CREATE TABLE public.items_new (tenant_id text NOT NULL, id int, w bigint, PRIMARY KEY (tenant_id, id));
+		INSERT INTO public.items_new VALUES ('a', 5, 5), ('b', 6, 6);
+		DROP TABLE public.items; ALTER TABLE public.items_new RENAME TO items; COMMIT`)
+	step("swapped in by rename in one transaction")
 
 	// DDL while capture is down: replayed from the slot by a capture that
 	// has not seen the tables since it started.
@@ -123,5 +136,41 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	if ten.Range.ToLSN < cps[len(cps)-1].LSN {
 		t.Errorf("tenant a archived up to %s, want at least %s", ten.Range.ToLSN, cps[len(cps)-1].LSN)
 	}
+	// The drop of public.moods has the command's place in its
+	// transaction: before the rows written to the table created again.
+	var moodsChanges []string
+	for _, en := range ten.Entries {
+		for _, o := range en.Objects {
+			if o.Table == "public.moods" && en.Kind == "segment" {
+				moodsChanges = append(moodsChanges, pipetest.ObjectChanges(t, e.store, o.Key)...)
+			}
+		}
+	}
+	// "lsn#seq op": the drop's transaction, and its inserts' seqs.
+	var dropLSN string
+	dropSeq, inserts := -1, []int{}
+	for _, c := range moodsChanges {
+		if at, ok := strings.CutSuffix(c, " X"); ok {
+			l, seq, _ := strings.Cut(at, "#")
+			dropLSN, dropSeq = l, atoi(t, seq)
+		}
+	}
+	for _, c := range moodsChanges {
+		if at, ok := strings.CutSuffix(c, " I"); ok && strings.HasPrefix(at, dropLSN+"#") {
+			inserts = append(inserts, atoi(t, strings.TrimPrefix(at, dropLSN+"#")))
+		}
+	}
+	if dropSeq < 0 || len(inserts) == 0 || slices.Min(inserts) < dropSeq {
+		t.Errorf("tenant a's public.moods changes %q: want the drop (X) before the inserts (I) of its transaction", moodsChanges)
+	}
 	p.Stop(t)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -91,6 +91,7 @@ func (a *ArchiveBuilder) Object(ts *schemas.TableSchema, kind string, rows []Cha
 		Key:   schemas.ObjectDir(a.Tenant, kind, st.First.LSN) + schemas.TableKeyName(ts.Schema, ts.Name) + "-" + ts.Version + ".parquet",
 		Table: ts.QualifiedName(), SchemaVersion: ts.Version,
 		Rows: st.Rows, Bytes: int64(buf.Len()), SHA256: hex.EncodeToString(sum[:]), First: st.First, Last: st.Last,
+		MinTime: st.MinTime,
 	}
 	if err := a.Store.Put(context.Background(), ref.Key, bytes.NewReader(buf.Bytes())); err != nil {
 		a.T.Fatal(err)

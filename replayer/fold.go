@@ -255,6 +255,13 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		return false, nil // a duplicate, or already in the snapshot
 	}
 	f.pair = false
+	if g := m.src.Generation; c.Op == schemas.OpDrop && g != 0 && f.gen != 0 && g != f.gen {
+		// The drop of a generation the table no longer is (archived after
+		// the new one's rows by an older capture): nothing of the current
+		// generation is dropped.
+		f.high = c.Pos
+		return false, nil
+	}
 	if g := m.src.Generation; g != 0 {
 		if f.gen != 0 && g != f.gen {
 			clear(f.rows) // dropped and created again

@@ -99,7 +99,9 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 			}
 		}
 	}
-	nameOf := tableNames(slices.Concat(snap, seg))
+	nameOf, keep := tableNames(slices.Concat(snap, seg), target)
+	snap = slices.DeleteFunc(snap, func(o objectSeq) bool { return !keep(o) })
+	seg = slices.DeleteFunc(seg, func(o objectSeq) bool { return !keep(o) })
 	tables := map[string]*TablePlan{}
 	tableFor := func(o objectSeq) *TablePlan {
 		name := nameOf(o)
@@ -154,11 +156,20 @@ func PlanRestore(t *catalog.Tenant, target Target) (*Plan, error) {
 }
 
 // tableNames returns the function naming the table an object of the plan
-// belongs to. Objects are grouped by table generation (its pg_class OID)
-// where their version records it, under the name of the generation's
-// newest object: a table renamed is one table, under its name at the
-// target. Versions without a generation (older archives) group by name.
-func tableNames(objs []objectSeq) func(objectSeq) string {
+// belongs to, and the one telling which objects to keep. Objects are
+// grouped by table generation (its pg_class OID) where their version
+// records it, under the name of the generation's newest object: a table
+// renamed is one table, under its name at the target. Versions without a
+// generation (older archives) group by name.
+//
+// Two generations can end under one name: a table dropped (or renamed
+// away) and another created or renamed into its place. Only the one
+// holding the name last, at the target, is kept: the other's rows are
+// gone, and folding both would interleave their changes (each switch of
+// generation clears the rows). For a time target with objects that do not
+// record their first commit time, which generation that is cannot be told
+// from the manifest: all are kept and folded in order, as before.
+func tableNames(objs []objectSeq, target Target) (name func(objectSeq) string, keep func(objectSeq) bool) {
 	newest := map[uint32]schemas.ObjectRef{}
 	for _, o := range objs {
 		if g := o.ts.Generation; g != 0 {
@@ -167,12 +178,47 @@ func tableNames(objs []objectSeq) func(objectSeq) string {
 			}
 		}
 	}
-	return func(o objectSeq) string {
+	type holder struct {
+		gen       uint32
+		last      schemas.Pos
+		ambiguous bool
+	}
+	holders := map[string]*holder{}
+	for g, o := range newest {
+		h := holders[o.Table]
+		if h == nil {
+			holders[o.Table] = &holder{gen: g, last: o.Last}
+			continue
+		}
+		switch c := comparePos(o.Last, h.last); {
+		case c > 0:
+			h.gen, h.last, h.ambiguous = g, o.Last, false
+		case c == 0:
+			h.ambiguous = true
+		}
+	}
+	if !target.IsLSN() {
+		for _, o := range newest {
+			if o.MinTime.IsZero() {
+				holders[o.Table].ambiguous = true
+			}
+		}
+	}
+	name = func(o objectSeq) string {
 		if g := o.ts.Generation; g != 0 {
 			return newest[g].Table
 		}
 		return o.ref.Table
 	}
+	keep = func(o objectSeq) bool {
+		g := o.ts.Generation
+		if g == 0 {
+			return true
+		}
+		h := holders[newest[g].Table]
+		return h.ambiguous || h.gen == g
+	}
+	return name, keep
 }
 
 // objectMayApply reports whether segment object o may hold a change after
