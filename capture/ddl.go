@@ -114,11 +114,30 @@ func ensureDDLTrigger(ctx context.Context, conn *pgx.Conn, log *slog.Logger) err
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS tenantwal"); err != nil {
 		return fmt.Errorf("create schema tenantwal: %w", err)
 	}
+	// The trigger runs its functions as a superuser: whoever owns their
+	// schema could drop and replace them, and so act as a superuser.
+	var owner string
+	var ownerSuper bool
+	if err := tx.QueryRow(ctx, `SELECT r.rolname, r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+		WHERE n.nspname = 'tenantwal'`).Scan(&owner, &ownerSuper); err != nil {
+		return fmt.Errorf("read the owner of schema tenantwal: %w", err)
+	}
+	if !ownerSuper {
+		return fmt.Errorf("schema tenantwal already exists and is owned by role %q, who is not a superuser: it could replace the functions "+
+			"the DDL event trigger runs as a superuser. Fix: if the schema is tenantwal's, `ALTER SCHEMA tenantwal OWNER TO postgres` "+
+			"(or another superuser); if it is another application's (or a tenant's), rename it, or run init with --no-ddl-trigger", owner)
+	}
 	if _, err := tx.Exec(ctx, describeTableSQL()); err != nil {
 		return fmt.Errorf("create the DDL event trigger's function tenantwal.describe_table: %w", err)
 	}
 	if _, err := tx.Exec(ctx, ddlFunctionSQL); err != nil {
 		return fmt.Errorf("create the DDL event trigger function tenantwal.record_ddl: %w", err)
+	}
+	// A replaced function keeps its owner; nobody else may call them.
+	for _, fn := range []string{"tenantwal.describe_table(oid)", "tenantwal.record_ddl()"} {
+		if _, err := tx.Exec(ctx, "ALTER FUNCTION "+fn+" OWNER TO CURRENT_USER; REVOKE ALL ON FUNCTION "+fn+" FROM PUBLIC"); err != nil {
+			return fmt.Errorf("secure function %s: %w", fn, err)
+		}
 	}
 	for i, event := range []string{"ddl_command_end", "sql_drop"} {
 		name := ddlTriggerNames[i]

@@ -107,8 +107,32 @@ func TestDDLTriggerMessages(t *testing.T) {
 		}
 	}
 	exec(`CREATE PUBLICATION p_msgs FOR ALL TABLES`)
+	// A schema tenantwal that a role other than a superuser owns: its owner
+	// could replace the functions the trigger runs as a superuser.
+	app := pgtest.RandomName("app_")
+	exec(`CREATE ROLE ` + app + `; CREATE SCHEMA tenantwal AUTHORIZATION ` + app)
+	defer conn.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS tenantwal CASCADE; DROP ROLE `+app)
+	err = ensureDDLTrigger(ctx, conn, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), app) || !strings.Contains(err.Error(), "ALTER SCHEMA tenantwal OWNER TO") {
+		t.Fatalf("installing into a schema %s owns: %v, want a refusal naming the owner and the fix", app, err)
+	}
+	exec(`ALTER SCHEMA tenantwal OWNER TO CURRENT_USER`)
+	// A function left there by that role keeps no owner but ours.
+	exec(`CREATE FUNCTION tenantwal.describe_table(rel oid) RETURNS jsonb LANGUAGE sql AS 'SELECT NULL::jsonb';
+		ALTER FUNCTION tenantwal.describe_table(oid) OWNER TO ` + app)
 	if err := ensureDDLTrigger(ctx, conn, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
+	}
+	for _, fn := range []string{"tenantwal.describe_table(oid)", "tenantwal.record_ddl()"} {
+		var owner string
+		var callable bool
+		if err := conn.QueryRow(ctx, `SELECT pg_get_userbyid(proowner), has_function_privilege($1, oid, 'EXECUTE') FROM pg_proc WHERE oid = $2::regprocedure`,
+			app, fn).Scan(&owner, &callable); err != nil {
+			t.Fatal(err)
+		}
+		if owner == app || callable {
+			t.Errorf("function %s: owner %s, callable by %s: %v", fn, owner, app, callable)
+		}
 	}
 	if err := ensureDDLTrigger(ctx, conn, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("installing twice: %v", err)
