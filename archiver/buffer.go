@@ -25,13 +25,13 @@ type tableRows struct {
 type part struct {
 	kind   string
 	tables []*tableRows // in the order of their first row
-	// index finds tables by schema version once there are more than
+	// latest finds a table's newest rows once there are more than
 	// indexFrom (a tenant's part of a flush mostly holds one table).
-	index map[string]*tableRows
-	first schemas.Pos
-	last  schemas.Pos
-	minT  time.Time
-	maxT  time.Time
+	latest map[tableID]*tableRows
+	first  schemas.Pos
+	last   schemas.Pos
+	minT   time.Time
+	maxT   time.Time
 	// complete is the last transaction (or snapshot) of the tenant that the
 	// part holds whole.
 	completeLSN  schemas.LSN
@@ -42,30 +42,53 @@ type part struct {
 
 const indexFrom = 8
 
+// tableID is a table whatever its version: its generation (pg_class OID),
+// or its name for versions that do not record one.
+type tableID struct {
+	gen          uint32
+	schema, name string
+}
+
+func idOf(ts *schemas.TableSchema) tableID {
+	if ts.Generation != 0 {
+		return tableID{gen: ts.Generation}
+	}
+	return tableID{schema: ts.Schema, name: ts.Name}
+}
+
 func (p *part) empty() bool { return len(p.tables) == 0 && p.completeLSN == 0 }
 
-// table returns the rows of ts's version in p, adding them if new.
+// table returns the rows ts's next row goes to, adding them if new: the
+// table's newest rows when they are of ts's version, else new ones. A
+// table whose version changes and back within one part (a DDL and its
+// reverse) gets an object for each stretch, so one table's objects never
+// interleave: a restore takes a table's name and version at the target
+// from its newest object before the target.
 func (p *part) table(ts *schemas.TableSchema) (tr *tableRows, added bool) {
-	if p.index != nil {
-		if tr := p.index[ts.Version]; tr != nil {
+	id := idOf(ts)
+	if p.latest != nil {
+		if tr := p.latest[id]; tr != nil && tr.ts.Version == ts.Version {
 			return tr, false
 		}
 	} else {
 		for i := len(p.tables) - 1; i >= 0; i-- {
-			if p.tables[i].ts.Version == ts.Version {
-				return p.tables[i], false
+			if idOf(p.tables[i].ts) == id {
+				if p.tables[i].ts.Version == ts.Version {
+					return p.tables[i], false
+				}
+				break
 			}
 		}
 	}
 	tr = &tableRows{ts: ts}
 	p.tables = append(p.tables, tr)
 	switch {
-	case p.index != nil:
-		p.index[ts.Version] = tr
+	case p.latest != nil:
+		p.latest[id] = tr
 	case len(p.tables) > indexFrom:
-		p.index = make(map[string]*tableRows, 2*len(p.tables))
+		p.latest = make(map[tableID]*tableRows, 2*len(p.tables))
 		for _, t := range p.tables {
-			p.index[t.ts.Version] = t
+			p.latest[idOf(t.ts)] = t // in order: the newest wins
 		}
 	}
 	return tr, true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tenantwal/tenantwal/archiver/segment"
 	"github.com/tenantwal/tenantwal/internal/bus"
 	"github.com/tenantwal/tenantwal/internal/natstest"
 	"github.com/tenantwal/tenantwal/internal/objstore"
@@ -170,4 +171,51 @@ func liveHeap() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// TestPartTableStretches: rows of a table whose version changes and back
+// within one part go to a new tableRows (object) for each stretch, so one
+// table's objects never interleave; rows of other tables between them do
+// not split a stretch. Both with few tables (scan) and many (map).
+func TestPartTableStretches(t *testing.T) {
+	mk := func(name string, gen uint32, cols ...string) *schemas.TableSchema {
+		ts := &schemas.TableSchema{Schema: "public", Name: name, Generation: gen, ReplicaIdentity: 'f'}
+		for _, c := range cols {
+			ts.Columns = append(ts.Columns, schemas.Column{Name: c, TypeOID: 25, TypeMod: -1, TypeName: "text", Key: true})
+		}
+		ts.ComputeVersion()
+		return ts
+	}
+	v1, v2 := mk("docs", 7, "a"), mk("docs", 7, "a", "b")
+	renamed := mk("papers", 7, "a") // the same table (generation), renamed
+	for _, others := range []int{1, 2 * indexFrom} {
+		p := &part{kind: schemas.EntrySegment}
+		seq := uint32(0)
+		add := func(ts *schemas.TableSchema) {
+			seq++
+			p.add(ts, row{meta: segmentMeta(seq), vals: make([]schemas.Value, len(ts.Columns))})
+		}
+		for i := range others {
+			add(mk(fmt.Sprint("other", i), uint32(100+i), "a"))
+		}
+		add(v1)
+		add(v1)
+		add(mk("other0", 100, "a"))
+		add(v2)
+		add(v1)
+		add(renamed)
+		add(v1)
+		var got []string
+		for _, tr := range p.tables[others:] {
+			got = append(got, fmt.Sprintf("%s/%d:%d", tr.ts.Name, len(tr.ts.Columns), len(tr.rows)))
+		}
+		want := "docs/1:2 docs/2:1 docs/1:1 papers/1:1 docs/1:1"
+		if strings.Join(got, " ") != want {
+			t.Errorf("%d other tables: stretches %q, want %q", others, strings.Join(got, " "), want)
+		}
+	}
+}
+
+func segmentMeta(seq uint32) segment.Meta {
+	return segment.Meta{LSN: 0x100, Seq: seq, Op: schemas.OpInsert, CommitTime: time.Unix(0x100, 0)}
 }

@@ -12,13 +12,14 @@ import (
 )
 
 // writeObject writes one table's rows as a Parquet file (in memory when
-// small, else in the spill dir), then stores it under dir. kind is the
+// small, else in the spill dir), then stores it under dir, its name ending
+// in suffix (set for a version's second stretch in one entry). kind is the
 // manifest entry's (snapshot or segment). The checksum covers the stored
 // bytes.
-func (w *worker) writeObject(ctx context.Context, dir, kind string, tr *tableRows) (schemas.ObjectRef, error) {
+func (w *worker) writeObject(ctx context.Context, dir, suffix, kind string, tr *tableRows) (schemas.ObjectRef, error) {
 	ts := tr.ts
 	ref := schemas.ObjectRef{
-		Key:           dir + schemas.TableKeyName(ts.Schema, ts.Name) + "-" + ts.Version + ".parquet",
+		Key:           dir + schemas.TableKeyName(ts.Schema, ts.Name) + "-" + ts.Version + suffix + ".parquet",
 		Table:         ts.QualifiedName(),
 		SchemaVersion: ts.Version,
 	}

@@ -447,8 +447,18 @@ func (w *worker) commit(ctx context.Context, t schemas.TenantID, st *tenantState
 		dirKind = "snapshots"
 	}
 	dir := schemas.ObjectDir(t, dirKind, pt.first.LSN)
+	var stretches map[string]int // a version's objects so far (part.table)
 	for _, tr := range pt.tables {
-		ref, err := w.writeObject(ctx, dir, pt.kind, tr)
+		suffix := ""
+		if len(pt.tables) > 1 {
+			if stretches == nil {
+				stretches = map[string]int{}
+			}
+			if stretches[tr.ts.Version]++; stretches[tr.ts.Version] > 1 {
+				suffix = fmt.Sprintf("-%d", stretches[tr.ts.Version])
+			}
+		}
+		ref, err := w.writeObject(ctx, dir, suffix, pt.kind, tr)
 		if err != nil {
 			return err
 		}
