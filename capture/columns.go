@@ -25,10 +25,11 @@ type columnFact struct {
 	collation string
 }
 
-// attmissingval is an anyarray of one element of the column's type; its
-// text form parsed as text[] yields the element's own text output.
+// attmissingval is an anyarray of one element of the column's type:
+// array_to_string gives the element's own text output (parsing the
+// array's text as text[] would split a box, whose arrays use ';').
 const columnFactsSQL = `
-SELECT a.attname, a.attnum, a.atttypid, CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END, a.xmin::text,
+SELECT a.attname, a.attnum, a.atttypid, CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END, a.xmin::text,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN a.attcollation::regcollation::text ELSE '' END
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped`

@@ -66,7 +66,7 @@ BEGIN
 						OR EXISTS (SELECT FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid AND pn.pnnspid = c.relnamespace))
 					AND NOT (p.pubviaroot AND c.relispartition)),
 				'columns', (SELECT jsonb_agg(jsonb_build_object('name', a.attname, 'type', a.atttypid::bigint, 'typmod', a.atttypmod,
-						'num', a.attnum, 'missing', CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,
+						'num', a.attnum, 'missing', CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END,
 						'key', c.relreplident = 'f' OR a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_index i
 							WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END
 							LIMIT 1), '{}'))) ORDER BY a.attnum)
@@ -78,7 +78,8 @@ BEGIN
 			SELECT jsonb_agg(jsonb_build_object('class', 'pg_type', 'objid', objid::bigint, 'type', object_type, 'schema', schema_name))
 			INTO objs FROM pg_event_trigger_ddl_commands() WHERE classid = 'pg_type'::regclass;
 		END IF;
-		msg := jsonb_build_object('event', tg_event, 'tag', tg_tag, 'query', current_query(), 'objects', objs, 'tables', tabs)::text;
+		msg := jsonb_build_object('event', tg_event, 'tag', tg_tag, 'query', current_query(), 'objects', objs, 'tables', tabs,
+			'backslash_quote', current_setting('standard_conforming_strings') = 'off')::text;
 	EXCEPTION WHEN OTHERS THEN
 		RAISE WARNING 'tenantwal: DDL not recorded for the archive (restores learn it from the table''s next change): %', SQLERRM;
 		RETURN;
@@ -159,6 +160,10 @@ type ddlMessage struct {
 	Event string `json:"event"` // ddl_command_end or sql_drop
 	Tag   string `json:"tag"`   // the command tag: ALTER TABLE, DROP TABLE, ...
 	Query string `json:"query"` // current_query(): the client's query string
+	// BackslashQuote is set when standard_conforming_strings was off: a
+	// backslash in a plain '' string then escapes, which splitStatements
+	// does not follow.
+	BackslashQuote bool `json:"backslash_quote"`
 	// Objects are, for sql_drop, the tables and indexes dropped; for
 	// ddl_command_end, the types the command created or altered.
 	Objects []ddlObject `json:"objects"`
@@ -235,6 +240,9 @@ func (p *processor) ddl(ctx context.Context, m *pgoutput.LogicalMessage) error {
 		return err
 	}
 	text := ddlText(msg.Tag, msg.Query)
+	if msg.BackslashQuote && text != "" {
+		text = msg.Tag + " (text not recorded: standard_conforming_strings was off)"
+	}
 	if msg.Event == "sql_drop" {
 		var indexed []uint32
 		for _, o := range msg.Objects {

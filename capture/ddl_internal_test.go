@@ -235,6 +235,17 @@ func TestDDLTriggerMessages(t *testing.T) {
 		t.Errorf("decoded %q, want %q", order, want)
 	}
 
+	// With standard_conforming_strings off a backslash escapes in '' (the
+	// statement split does not follow): the message says so, and capture
+	// records only the tag.
+	exec(`SET standard_conforming_strings = off`)
+	exec(`ALTER TABLE public.t ADD COLUMN q text DEFAULT 'a\\'`)
+	exec(`RESET standard_conforming_strings`)
+	exec(`ALTER TABLE public.t ADD COLUMN q2 text`)
+	if got := messages(); len(got) != 2 || !got[0].BackslashQuote || got[1].BackslashQuote {
+		t.Errorf("messages %+v: want backslash_quote set for the first ALTER only", got)
+	}
+
 	// The trigger cannot describe the table (its function is broken): the
 	// DDL still runs, with a warning, and nothing is written.
 	exec(`CREATE OR REPLACE FUNCTION tenantwal.describe_table(rel oid) RETURNS jsonb LANGUAGE sql AS 'SELECT to_jsonb(1/0)'`)

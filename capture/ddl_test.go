@@ -34,7 +34,8 @@ func TestDDLMidStream(t *testing.T) {
 	step("snapshot")
 
 	// Fast defaults: old rows read them without any WAL.
-	e.exec(`ALTER TABLE public.items ADD COLUMN n int NOT NULL DEFAULT 42, ADD COLUMN s text DEFAULT 'x y', ADD COLUMN at timestamptz DEFAULT now()`)
+	e.exec(`ALTER TABLE public.items ADD COLUMN n int NOT NULL DEFAULT 42, ADD COLUMN s text DEFAULT 'x y', ADD COLUMN at timestamptz DEFAULT now(),
+		ADD COLUMN bx box DEFAULT '((0,0),(1,1))'`) // a type whose arrays use ';' as delimiter
 	e.exec(`INSERT INTO public.items (tenant_id, id, v) VALUES ('a', 11, 'new')`)
 	step("add column with defaults")
 
