@@ -225,7 +225,9 @@ func enumGroups(plans []*TablePlan) []*enumGroup {
 			if d.Kind != 'e' {
 				continue
 			}
-			k := slices.IndexFunc(groups, func(g *enumGroup) bool { return slices.Contains(g.names, d.Name) || sameEnum(&g.def, d) })
+			k := slices.IndexFunc(groups, func(g *enumGroup) bool {
+				return (!hasOIDs(d) || !hasOIDs(&g.def)) && slices.Contains(g.names, d.Name) || sameEnum(&g.def, d)
+			})
 			if k < 0 {
 				groups = append(groups, &enumGroup{names: []string{d.Name}, def: cloneTypeDef(*d), since: since})
 				continue

@@ -49,10 +49,13 @@ func enumOf(types []schemas.TypeDef, name string) (td *schemas.TypeDef, array, n
 	return nil, false, false
 }
 
-// sameEnum reports whether a and b are the same enum type: the same name,
-// or a label OID in common (the type was renamed).
+// sameEnum reports whether a and b are the same enum type: a label OID in
+// common (the type may have been renamed), or, where either does not
+// record its OIDs (older archives), the same name. Two types that record
+// OIDs and share none are different whatever their names (one renamed
+// away and another created under its name).
 func sameEnum(a, b *schemas.TypeDef) bool {
-	if a.Name == b.Name {
+	if a.Name == b.Name && (!hasOIDs(a) || !hasOIDs(b)) {
 		return true
 	}
 	for _, o := range a.LabelOIDs {

@@ -284,6 +284,23 @@ func TestRenameEnumsOnlyWhenNeeded(t *testing.T) {
 	if err := m.renameEnums(v3); err != nil || len(m.enums) != 2 {
 		t.Fatalf("type renamed: enums %+v, err %v", m.enums, err)
 	}
+	// The type renamed away (app.mood → app.mood_old, its label renamed
+	// too) and a new type created under its name: the column's labels
+	// follow their OIDs to app.mood_old, not the new app.mood.
+	moved := renamed
+	moved.Name = "app.mood_old"
+	newMood := schemas.TypeDef{Name: "app.mood", Kind: 'e', Labels: []string{"sad", "ok"}, LabelOIDs: []uint32{950, 951}}
+	v4 := version(moved, "app.mood_old")
+	v4.Types = []schemas.TypeDef{newMood, moved}
+	v4.ComputeVersion()
+	f, _ = newFold("x", v4, Target{LSN: 1})
+	m = f.mapperFor(v1)
+	if err := m.renameEnums(v4); err != nil || len(m.enums) != 2 {
+		t.Fatalf("type renamed away, new type under its name: enums %+v, err %v", m.enums, err)
+	}
+	if got := string(m.mapRow([]schemas.Value{Txt("1"), Txt("sad"), Txt(`{sad}`), Null})[1].Data); got != "unhappy" {
+		t.Errorf("type renamed away, new type under its name: sad mapped to %q, want unhappy", got)
+	}
 	// Archives without OIDs: no translation.
 	old1, old2 := mood, renamed
 	old1.LabelOIDs, old2.LabelOIDs = nil, nil
