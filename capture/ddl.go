@@ -408,6 +408,9 @@ func (p *processor) ddlRelation(ctx context.Context, m *pgoutput.Relation, at ma
 	if err != nil || rel.route.Excluded {
 		return err
 	}
+	if len(cat) > 0 {
+		rel.recorded, rel.at = cat, at
+	}
 	var prevVersion string
 	var prevTS *schemas.TableSchema
 	switch {

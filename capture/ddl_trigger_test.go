@@ -91,6 +91,9 @@ func TestDDLRecordedByEventTrigger(t *testing.T) {
 	p.Stop(t)
 	e.exec(`DROP TABLE public.extra`)
 	e.exec(`ALTER TABLE public.items ADD COLUMN while_down text DEFAULT 'd'`)
+	// A row change after it: decoded once the index below exists, its
+	// version must still have the catalog the command left.
+	e.exec(`INSERT INTO public.items (tenant_id, id) VALUES ('a', 77)`)
 	cps = append(cps, e.state("DDL while capture was down", tenants))
 	// Decoded after this too: the shape above is the one its command saw.
 	e.exec(`ALTER TABLE public.items ADD COLUMN later int, ALTER COLUMN w TYPE bigint`)

@@ -165,13 +165,30 @@ func (p *processor) relation(ctx context.Context, m *pgoutput.Relation) error {
 		return err
 	}
 	prev := p.rels[m.RelID]
-	rel, facts, err := p.describe(ctx, p.cat, m, prev, nil)
-	if err != nil {
-		return err
-	}
 	mk := p.marked[m.RelID]
-	if mk != nil && mk.ts.Version == rel.ts.Version {
-		rel = mk // the same, with the DDL text that made it
+	var rel *relation
+	var facts map[string]columnFact
+	if mk != nil && len(mk.recorded) > 0 {
+		// The catalog as the DDL event trigger recorded it at the table's
+		// last command: the live one may hold later DDL's indexes and
+		// constraints (capture was down or behind). Every DDL of the table
+		// before this change sent its message before this one.
+		r, f, err := p.describe(ctx, mk.recorded, m, prev, mk.at)
+		if err != nil {
+			return err
+		}
+		if r.ts.Version == mk.ts.Version {
+			rel, facts = mk, f
+		}
+	}
+	if rel == nil {
+		var err error
+		if rel, facts, err = p.describe(ctx, p.cat, m, prev, nil); err != nil {
+			return err
+		}
+		if mk != nil && mk.ts.Version == rel.ts.Version {
+			rel = mk // the same, with the DDL text that made it
+		}
 	}
 	p.rels[m.RelID] = rel
 	recreated := false

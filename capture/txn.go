@@ -21,6 +21,12 @@ type relation struct {
 	// enums are the enum-typed columns whose new values are checked
 	// against the archived labels.
 	enums []enumColumn
+	// recorded and at are the catalog and column facts the DDL event
+	// trigger recorded at the command that made this version (nil for a
+	// version read from the live catalog): a Relation message decoded
+	// later, when the catalog may have moved on, is described with them.
+	recorded recordedCatalog
+	at       map[string]columnFact
 }
 
 // tenantBuf collects one tenant's events of the current transaction (or
