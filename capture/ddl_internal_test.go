@@ -140,9 +140,15 @@ func TestDDLTriggerMessages(t *testing.T) {
 	slot := pgtest.RandomName("s_")
 	exec(`SELECT pg_create_logical_replication_slot('` + slot + `', 'test_decoding')`)
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_drop_replication_slot($1)`, slot)
-	messages := func() []ddlMessage {
+	// changes decodes what the slot holds: each change's test_decoding
+	// line, and the DDL message it is, if it is one.
+	type decoded struct {
+		data string
+		msg  *ddlMessage
+	}
+	changes := func() []decoded {
 		t.Helper()
-		rows, err := conn.Query(ctx, `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL) WHERE data LIKE 'message:%'`, slot)
+		rows, err := conn.Query(ctx, `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)`, slot)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,17 +156,25 @@ func TestDDLTriggerMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out := make([]decoded, len(datas))
+		for i, d := range datas {
+			out[i].data = d
+			if _, content, ok := strings.Cut(d, "content:"); ok && strings.Contains(d, "prefix: "+ddlMessagePrefix+",") {
+				out[i].msg = &ddlMessage{}
+				if err := json.Unmarshal([]byte(content), out[i].msg); err != nil {
+					t.Fatalf("message %q: %v", content, err)
+				}
+			}
+		}
+		return out
+	}
+	messages := func() []ddlMessage {
+		t.Helper()
 		var out []ddlMessage
-		for _, d := range datas {
-			_, content, ok := strings.Cut(d, "content:")
-			if !strings.Contains(d, "prefix: "+ddlMessagePrefix+",") || !ok {
-				continue
+		for _, c := range changes() {
+			if c.msg != nil {
+				out = append(out, *c.msg)
 			}
-			var m ddlMessage
-			if err := json.Unmarshal([]byte(content), &m); err != nil {
-				t.Fatalf("message %q: %v", content, err)
-			}
-			out = append(out, m)
 		}
 		return out
 	}
@@ -204,31 +218,18 @@ func TestDDLTriggerMessages(t *testing.T) {
 	exec(`BEGIN; INSERT INTO public.t VALUES ('a', 1); SAVEPOINT s; ALTER TABLE public.t ADD COLUMN y int; RELEASE s;
 		INSERT INTO public.t VALUES ('a', 2, 2); SAVEPOINT r; ALTER TABLE public.t ADD COLUMN z int; ROLLBACK TO r;
 		INSERT INTO public.t VALUES ('a', 3, 3); COMMIT`)
-	rows, err := conn.Query(ctx, `SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL)`, slot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	datas, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var order []string
-	for _, d := range datas {
+	for _, c := range changes() {
 		switch {
-		case strings.HasPrefix(d, "table public.t: INSERT:"):
-			_, id, _ := strings.Cut(d, "id[integer]:")
+		case strings.HasPrefix(c.data, "table public.t: INSERT:"):
+			_, id, _ := strings.Cut(c.data, "id[integer]:")
 			order = append(order, "insert "+strings.Fields(id)[0])
-		case strings.Contains(d, "prefix: "+ddlMessagePrefix+","):
-			_, content, _ := strings.Cut(d, "content:")
-			var m ddlMessage
-			if err := json.Unmarshal([]byte(content), &m); err != nil {
-				t.Fatalf("message %q: %v", content, err)
-			}
+		case c.msg != nil:
 			cols := ""
-			if len(m.Tables) == 1 {
-				cols = fmt.Sprint(len(m.Tables[0].Columns))
+			if len(c.msg.Tables) == 1 {
+				cols = fmt.Sprint(len(c.msg.Tables[0].Columns))
 			}
-			order = append(order, m.Tag+" "+cols)
+			order = append(order, c.msg.Tag+" "+cols)
 		}
 	}
 	if want := []string{"insert 1", "ALTER TABLE 3", "insert 2", "insert 3"}; !slices.Equal(order, want) {
