@@ -184,3 +184,22 @@ func (b *Bus) close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// DropClients closes the embedded server's client connections, as the
+// server does to a slow consumer: the clients see EOF and reconnect. For
+// fault tests; an error for an external server.
+func (b *Bus) DropClients() error {
+	if b.embedded == nil {
+		return errors.New("drop clients: not an embedded server")
+	}
+	cz, err := b.embedded.Connz(&server.ConnzOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range cz.Conns {
+		if err := b.embedded.DisconnectClientByID(c.Cid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
