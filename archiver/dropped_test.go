@@ -29,8 +29,8 @@ func TestEmbeddedClientDropped(t *testing.T) {
 	burst(1, 50)
 	waitComplete(t, store, "a", 49*0x100)
 	burst(50, 100)
-	if err := r.bus.DropClients(); err != nil {
-		t.Fatal(err)
+	if n, err := r.bus.DropClients(); err != nil || n == 0 {
+		t.Fatalf("dropped %d connections: %v", n, err)
 	}
 	time.Sleep(200 * time.Millisecond)
 	burst(100, 150)

@@ -186,20 +186,21 @@ func (b *Bus) close(ctx context.Context) error {
 }
 
 // DropClients closes the embedded server's client connections, as the
-// server does to a slow consumer: the clients see EOF and reconnect. For
-// fault tests; an error for an external server.
-func (b *Bus) DropClients() error {
+// server does to a slow consumer: the clients see EOF and reconnect. It
+// returns how many it closed. For fault tests; an error for an external
+// server.
+func (b *Bus) DropClients() (int, error) {
 	if b.embedded == nil {
-		return errors.New("drop clients: not an embedded server")
+		return 0, errors.New("drop clients: not an embedded server")
 	}
 	cz, err := b.embedded.Connz(&server.ConnzOptions{})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	for _, c := range cz.Conns {
+	for i, c := range cz.Conns {
 		if err := b.embedded.DisconnectClientByID(c.Cid); err != nil {
-			return err
+			return i, err
 		}
 	}
-	return nil
+	return len(cz.Conns), nil
 }

@@ -67,3 +67,6 @@ func (p *Group) end(t testing.TB) error {
 	}
 	return err
 }
+
+// Bus is the bus the components share.
+func (p *Group) Bus() *bus.Bus { return p.bus }
