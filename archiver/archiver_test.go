@@ -125,7 +125,12 @@ func txn(tenant string, lsn schemas.LSN, events ...[]schemas.Event) []*schemas.B
 // waitComplete waits until tenant's manifest says it is complete up to lsn.
 func waitComplete(t *testing.T, store objstore.Store, tenant string, lsn schemas.LSN) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitCompleteWithin(t, store, tenant, lsn, 10*time.Second)
+}
+
+func waitCompleteWithin(t *testing.T, store objstore.Store, tenant string, lsn schemas.LSN, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		entries, err := catalog.ReadManifest(t.Context(), store, schemas.TenantID(tenant))
 		if err == nil && len(entries) > 0 && entries[len(entries)-1].CompleteLSN >= lsn {

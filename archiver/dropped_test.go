@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tenantwal/tenantwal/internal/objstore"
 	"github.com/tenantwal/tenantwal/schemas"
 )
@@ -17,11 +20,29 @@ func TestEmbeddedClientDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startArchiver(t, t.TempDir(), store)
-	n := 0
+	n, retry := 0, false
 	burst := func(from, to schemas.LSN) {
 		for l := from; l < to; l++ {
 			for _, c := range txn("a", l*0x100, []schemas.Event{insert(0, "a", int(l))}) {
-				r.publish(t, c)
+				if !retry {
+					r.publish(t, c)
+					continue
+				}
+				data, err := c.AppendEncode(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := schemas.Partition(c.Tenant, r.bus.Partitions())
+				msg := &nats.Msg{Subject: r.bus.Subject(p), Data: data}
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					_, err := r.bus.JetStream().PublishMsg(t.Context(), msg, jetstream.WithMsgID(c.MsgID(p)))
+					if err == nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("publish after the drop: %v", err)
+					}
+				}
 			}
 			n++
 		}
@@ -32,10 +53,13 @@ func TestEmbeddedClientDropped(t *testing.T) {
 	if n, err := r.bus.DropClients(); err != nil || n == 0 {
 		t.Fatalf("dropped %d connections: %v", n, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The test publishes on the same connection: burst's publishes retry
+	// until it is back (the de-duplication id makes a retry safe).
+	retry = true
 	burst(100, 150)
 	start := time.Now()
-	waitComplete(t, store, "a", 149*0x100)
+	// Workers whose acks failed while disconnected restart with backoff.
+	waitCompleteWithin(t, store, "a", 149*0x100, time.Minute)
 	t.Logf("archived %s after the burst that followed the drop", time.Since(start).Round(time.Millisecond))
 	assertUnique(t, archivedChanges(t, store, "a"), n)
 }
