@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ func startEmbedded(cfg *Config, logger *slog.Logger) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   cfg.StoreDir,
 		MaxPayload: cfg.MaxPayload,
+		MaxPending: embeddedMaxPending(cfg),
 		NoSigs:     true,
 		SyncAlways: cfg.SyncAlways,
 	}
@@ -71,8 +73,26 @@ func (s *serverLog) logf(level slog.Level, format string, v ...any) {
 	}
 }
 
-func (s *serverLog) Noticef(format string, v ...any) { s.logf(slog.LevelDebug, format, v...) }
-func (s *serverLog) Warnf(format string, v ...any)   { s.logf(slog.LevelWarn, format, v...) }
+// embeddedMaxPending is what the server may queue for one client before it
+// drops it as a slow consumer: nats-server's 64 MiB, or room for every
+// partition's pull (up to max_payload each, the archiver's FetchBytes)
+// twice over when that is more. Capture and archiver of `tenantwal run`
+// share one connection; at 16 partitions and 8 MiB the pulls alone can
+// ask for 129 MiB while they catch up.
+func embeddedMaxPending(cfg *Config) int64 {
+	return max(64<<20, 2*int64(cfg.Partitions)*(int64(cfg.MaxPayload)+64<<10))
+}
+
+// Noticef logs at debug level, except a slow consumer (a dropped client
+// connection), which is a warning.
+func (s *serverLog) Noticef(format string, v ...any) {
+	level := slog.LevelDebug
+	if strings.Contains(format, "Slow Consumer") {
+		level = slog.LevelWarn
+	}
+	s.logf(level, format, v...)
+}
+func (s *serverLog) Warnf(format string, v ...any) { s.logf(slog.LevelWarn, format, v...) }
 func (s *serverLog) Fatalf(format string, v ...any) {
 	s.mu.Lock()
 	if s.fatal == "" {
