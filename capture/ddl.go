@@ -51,10 +51,21 @@ BEGIN
 	END IF;
 	BEGIN
 		IF tg_event = 'sql_drop' THEN
-			SELECT jsonb_agg(jsonb_build_object('class', classid::regclass::text, 'objid', objid::bigint, 'type', object_type,
-				'schema', schema_name, 'name', object_name))
-			INTO objs FROM pg_event_trigger_dropped_objects()
-			WHERE object_type IN ('table', 'index') AND NOT is_temporary;
+			-- A dropped table's publications: those that listed it (their
+			-- entries are dropped with it), FOR ALL TABLES ones, and those of
+			-- its schema (also when the schema is dropped with it).
+			SELECT jsonb_agg(jsonb_build_object('class', o.classid::regclass::text, 'objid', o.objid::bigint, 'type', o.object_type,
+				'schema', o.schema_name, 'name', o.object_name,
+				'pubs', CASE WHEN o.object_type = 'table' THEN (SELECT coalesce(jsonb_agg(DISTINCT x.pub), '[]') FROM (
+					SELECT d.address_args[1] FROM pg_event_trigger_dropped_objects() d
+						WHERE d.object_type = 'publication relation' AND d.address_names = ARRAY[o.schema_name, o.object_name]
+					UNION SELECT d.address_args[1] FROM pg_event_trigger_dropped_objects() d
+						WHERE d.object_type = 'publication namespace' AND d.address_names = ARRAY[o.schema_name]
+					UNION SELECT p.pubname::text FROM pg_publication p WHERE p.puballtables
+					UNION SELECT p.pubname::text FROM pg_publication p JOIN pg_publication_namespace pn ON pn.pnpubid = p.oid
+						JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE n.nspname = o.schema_name) AS x(pub)) END))
+			INTO objs FROM pg_event_trigger_dropped_objects() o
+			WHERE o.object_type IN ('table', 'index') AND NOT o.is_temporary;
 		ELSE
 			-- The tables as pgoutput would describe them now, at the command:
 			-- capture may decode this much later, when the catalog has moved on.
@@ -224,6 +235,9 @@ type ddlObject struct {
 	Type   string `json:"type"` // object_type: table, index, type, ...
 	Schema string `json:"schema"`
 	Name   string `json:"name"` // sql_drop only
+	// Pubs are, for a dropped table, the publications that published it
+	// (nil from a trigger function older than this field: unknown).
+	Pubs []string `json:"pubs"`
 }
 
 // ddl handles one event trigger message of the transaction being decoded.
@@ -454,6 +468,9 @@ func (p *processor) dropTable(ctx context.Context, o ddlObject, text string) err
 	if rel == nil && p.snap != nil && p.snap.tables[o.ObjID] != nil {
 		ts := p.snap.tables[o.ObjID]
 		rel = &relation{ts: ts, route: p.router.Route(ts)}
+	}
+	if rel == nil && o.Pubs != nil && !slices.Contains(o.Pubs, p.publication) {
+		return nil // never published: no tenant has its rows
 	}
 	if rel == nil {
 		ts := &schemas.TableSchema{RelID: o.ObjID, Schema: o.Schema, Name: o.Name, Generation: o.ObjID,

@@ -254,8 +254,26 @@ func TestDDLTriggerMessages(t *testing.T) {
 	if got := messages(); len(got) != 0 {
 		t.Errorf("a failed description wrote %+v", got)
 	}
-	exec(`DROP TABLE public.t`)
-	if got := messages(); len(got) != 1 || got[0].Event != "sql_drop" || len(got[0].Objects) < 2 {
-		t.Errorf("DROP TABLE wrote %+v, want one sql_drop message naming the table and its indexes", got)
+	// A dropped table names the publications that published it: one that
+	// listed it, FOR ALL TABLES ones, one of its schema.
+	exec(`CREATE PUBLICATION p_list FOR TABLE public.t; CREATE SCHEMA s2; CREATE TABLE s2.u (id int); CREATE PUBLICATION p_schema FOR TABLES IN SCHEMA s2`)
+	messages()
+	exec(`DROP TABLE public.t, s2.u`)
+	got = messages()
+	if len(got) != 1 || got[0].Event != "sql_drop" || len(got[0].Objects) < 3 {
+		t.Fatalf("DROP TABLE wrote %+v, want one sql_drop message naming the tables and t's indexes", got)
+	}
+	pubs := map[string][]string{}
+	for _, o := range got[0].Objects {
+		if o.Type == "table" {
+			slices.Sort(o.Pubs)
+			pubs[o.Schema+"."+o.Name] = o.Pubs
+		}
+	}
+	if want := []string{"p_list", "p_msgs"}; !slices.Equal(pubs["public.t"], want) {
+		t.Errorf("public.t dropped with publications %q, want %q", pubs["public.t"], want)
+	}
+	if want := []string{"p_msgs", "p_schema"}; !slices.Equal(pubs["s2.u"], want) {
+		t.Errorf("s2.u dropped with publications %q, want %q", pubs["s2.u"], want)
 	}
 }

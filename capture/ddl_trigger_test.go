@@ -9,6 +9,7 @@ import (
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pipetest"
+	"github.com/tenantwal/tenantwal/schemas"
 )
 
 // TestDDLRecordedByEventTrigger runs DDL that no change of the table
@@ -176,4 +177,35 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestDropOfUnpublishedTableMarksNothing: with a publication that lists
+// its tables (--tables), dropping a table it does not list writes no drop
+// marker to the tenants' archives (there would be one per pool tenant).
+func TestDropOfUnpublishedTableMarksNothing(t *testing.T) {
+	e := newEnv(t, route.Config{Model: route.Pool})
+	e.cfg.Tables = []string{"public.items"}
+	e.exec(`CREATE TABLE public.items (tenant_id text NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+		CREATE TABLE public.scratch (tenant_id text NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+		INSERT INTO public.items VALUES ('a', 1), ('b', 1); INSERT INTO public.scratch VALUES ('a', 1)`)
+	p := e.start()
+	e.waitBaseline()
+	e.exec(`DROP TABLE public.scratch`)
+	e.exec(`INSERT INTO public.items VALUES ('a', 2), ('b', 2)`)
+	lsn := e.checkpoint(nil).LSN
+	for _, tenant := range []string{"a", "b"} {
+		e.waitArchived(tenant, lsn)
+		ten, err := catalog.LoadTenant(t.Context(), e.store, schemas.TenantID(tenant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range ten.Entries {
+			for _, o := range en.Objects {
+				if o.Table != "public.items" {
+					t.Errorf("tenant %q: entry %d holds %s of %s, a table the publication does not list", tenant, en.Seq, o.Key, o.Table)
+				}
+			}
+		}
+	}
+	p.Stop(t)
 }
