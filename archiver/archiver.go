@@ -58,7 +58,7 @@ func New(cfg Config, b *bus.Bus, store objstore.Store, opts ...Option) (*Archive
 	if err := cfg.Validate(b.Partitions()); err != nil {
 		return nil, err
 	}
-	cfg.FetchBytes = max(cfg.FetchBytes, b.MaxPayload()+64<<10)
+	cfg.FetchBytes = max(cfg.FetchBytes, bus.PullBytes(b.MaxPayload()))
 	a := &Archiver{cfg: cfg, bus: b, store: store, log: slog.New(slog.DiscardHandler), metrics: NewMetrics(nil),
 		commits: make(chan struct{}, cfg.CommitConcurrency)}
 	for _, o := range opts {

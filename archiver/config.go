@@ -35,8 +35,9 @@ type Config struct {
 	FetchBatch int
 	// FetchBytes bounds the bytes one pull requests (messages are up to
 	// capture's ChunkBytes, 512 KiB, each): what a partition holds
-	// undecoded. Default 4 MiB; always at least the bus's largest
-	// message, or a message bigger than the pull could never be delivered.
+	// undecoded. Default and minimum bus.PullBytes (4 MiB, or the bus's
+	// largest message when that is more), which the embedded server's
+	// max_pending is sized for.
 	FetchBytes int
 	// Durable is the JetStream durable consumer name prefix. Default
 	// "tenantwal-archiver"; the partition is appended.
@@ -114,9 +115,6 @@ func (c *Config) Validate(partitions int) error {
 	}
 	if c.FetchBatch == 0 {
 		c.FetchBatch = 512
-	}
-	if c.FetchBytes == 0 {
-		c.FetchBytes = 4 << 20
 	}
 	if c.Durable == "" {
 		c.Durable = "tenantwal-archiver"

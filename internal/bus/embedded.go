@@ -73,14 +73,18 @@ func (s *serverLog) logf(level slog.Level, format string, v ...any) {
 	}
 }
 
+// PullBytes is the most bytes one archiver partition's pull asks the
+// server for: 4 MiB, or a message of max_payload with its headers when that
+// is more (a message bigger than the pull could never be delivered).
+func PullBytes(maxPayload int) int { return max(4<<20, maxPayload+64<<10) }
+
 // embeddedMaxPending is what the server may queue for one client before it
 // drops it as a slow consumer: nats-server's 64 MiB, or room for every
-// partition's pull (up to max_payload each, the archiver's FetchBytes)
-// twice over when that is more. Capture and archiver of `tenantwal run`
-// share one connection; at 16 partitions and 8 MiB the pulls alone can
-// ask for 129 MiB while they catch up.
+// partition's pull twice over when that is more. Capture and archiver of
+// `tenantwal run` share one connection; at 16 partitions and 8 MiB the
+// pulls alone can ask for 129 MiB while they catch up.
 func embeddedMaxPending(cfg *Config) int64 {
-	return max(64<<20, 2*int64(cfg.Partitions)*(int64(cfg.MaxPayload)+64<<10))
+	return max(64<<20, 2*int64(cfg.Partitions)*int64(PullBytes(int(cfg.MaxPayload))))
 }
 
 // Noticef logs at debug level, except a slow consumer (a dropped client

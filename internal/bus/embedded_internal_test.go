@@ -21,9 +21,13 @@ func TestEmbeddedMaxPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pulls := int64(16) * (int64(b.MaxPayload()) + 64<<10)
-	if vz.MaxPending < 2*pulls {
+	pulls := int64(16) * int64(PullBytes(b.MaxPayload()))
+	if vz.MaxPending < 2*pulls || pulls < 16*int64(b.MaxPayload()) {
 		t.Errorf("embedded max_pending %d, want at least %d (16 pulls of max_payload %d, twice)", vz.MaxPending, 2*pulls, b.MaxPayload())
+	}
+	// A smaller max_payload still pulls 4 MiB a partition.
+	if got := embeddedMaxPending(&Config{Partitions: 16, MaxPayload: 1 << 20}); got != 2*16*4<<20 {
+		t.Errorf("max_pending for 16 partitions of max_payload 1 MiB: %d, want %d", got, 2*16*4<<20)
 	}
 	if got := embeddedMaxPending(&Config{Partitions: 1, MaxPayload: 1 << 20}); got != 64<<20 {
 		t.Errorf("max_pending for one small partition %d, want nats-server's 64 MiB", got)
