@@ -255,10 +255,7 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 		return false, nil // a duplicate, or already in the snapshot
 	}
 	f.pair = false
-	if g := m.src.Generation; c.Op == schemas.OpDrop && g != 0 && f.gen != 0 && g != f.gen {
-		// The drop of a generation the table no longer is (archived after
-		// the new one's rows by an older capture): nothing of the current
-		// generation is dropped.
+	if staleDrop(c, m.src.Generation, f.gen) {
 		f.high = c.Pos
 		return false, nil
 	}
@@ -296,6 +293,13 @@ func (f *fold) applyChange(m *mapper, c *change) (done bool, err error) {
 	f.high = c.Pos
 	f.applied++
 	return false, nil
+}
+
+// staleDrop reports whether c, of table generation g, is the drop of a
+// generation the table no longer is (cur is the current one): archived
+// after the new generation's rows by an older capture, it drops nothing.
+func staleDrop(c *change, g, cur uint32) bool {
+	return c.Op == schemas.OpDrop && g != 0 && cur != 0 && g != cur
 }
 
 func (f *fold) insert(vals []schemas.Value, c *change) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -102,5 +103,24 @@ func TestApplyTableRecreatedWithOtherTenantColumn(t *testing.T) {
 		if got := restoredTables(t, a, c.target); !slices.Equal(got, c.want) {
 			t.Errorf("at %s: restored %q, want %q", c.target, got, c.want)
 		}
+	}
+}
+
+// TestApplyStaleDropOfOldGeneration: an older capture archived a DROP
+// TABLE's marker at the end of its transaction, after the rows of the table
+// created again under the name. Where the plan keeps both generations (a
+// time target over objects without their first commit time), that drop of
+// the old generation drops nothing of the new one.
+func TestApplyStaleDropOfOldGeneration(t *testing.T) {
+	v7, v9 := genTable("items", "tenant_id", 7), genTable("items", "tenant_id", 9)
+	a := &applyArchive{ArchiveBuilder: replayer.NewArchiveBuilder(t, "acme")}
+	a.Snapshot(0x100, []schemas.ObjectRef{a.SnapshotObject(v7, 0x100, vals([]string{"1", "acme", "old"}))}, v7)
+	noTime := func(r schemas.ObjectRef) schemas.ObjectRef { r.MinTime = time.Time{}; return r }
+	a.Segment([]*schemas.TableSchema{v7, v9},
+		noTime(a.Object(v9, "segments", []replayer.Change{ins(0x200, 1, 5, "new")})),
+		noTime(a.Object(v7, "segments", []replayer.Change{marker(0x200, 2, schemas.OpDrop)})))
+	want := []string{"app.items: [5|new]"}
+	if got := restoredTables(t, a, replayer.Target{Time: replayer.CommitAt(0x200)}); !slices.Equal(got, want) {
+		t.Errorf("restored %q, want %q", got, want)
 	}
 }

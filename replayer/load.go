@@ -86,11 +86,7 @@ func (l *tableLoader) readChanges(ctx context.Context) (exists bool, err error) 
 	l.changes = make([]recorded, 0, min(rows, 1<<20))
 	var key []byte
 	record := func(r *recorded) {
-		// The drop of a generation the table no longer is changes
-		// nothing (fold.applyChange).
-		g := r.m.src.Generation
-		staleDrop := r.c.Op == schemas.OpDrop && g != 0 && gen != 0 && g != gen
-		if f.inTarget(&r.c) && !staleDrop {
+		if f.inTarget(&r.c) && !staleDrop(&r.c, r.m.src.Generation, gen) {
 			noteGen(r.m.src.Generation)
 			switch r.c.Op {
 			case schemas.OpInsert, schemas.OpUpdate, schemas.OpDelete:
