@@ -87,13 +87,17 @@ func (a *Archiver) runPartition(ctx context.Context, p int) error {
 	backoff := a.cfg.RetryMin
 	for {
 		start := time.Now()
-		err := a.runWorker(ctx, p)
+		pullUntil, err := a.runWorker(ctx, p)
 		if ctx.Err() != nil {
 			return nil
 		}
 		a.metrics.restarts.Inc()
 		var wait time.Duration
 		wait, backoff = restartWait(err, time.Since(start), backoff, a.cfg.RetryMin, a.cfg.RetryMax)
+		// The next worker resets the consumer to its ack floor; a pull of
+		// this one still waiting in the server would take the deliveries
+		// after the reset into a fetch nobody reads.
+		wait = max(wait, time.Until(pullUntil.Add(pullSlack)))
 		if errors.Is(err, errDeliveryGap) {
 			log.Info("a delivery was lost on the way to the partition worker; restarting from the last acknowledged message",
 				slog.Any("error", err))
@@ -109,7 +113,12 @@ func (a *Archiver) runPartition(ctx context.Context, p int) error {
 	}
 }
 
-// gapRestartWait is the pause before a worker restarts after a delivery gap.
+// pullSlack is how long past its expiry a pull may still take deliveries
+// (the server times it from when it processes the request).
+const pullSlack = 250 * time.Millisecond
+
+// gapRestartWait is the pause before a worker restarts after a delivery gap
+// (at least until the worker's last pull has expired).
 const gapRestartWait = 50 * time.Millisecond
 
 // restartWait returns how long to wait before restarting a worker that
@@ -117,8 +126,8 @@ const gapRestartWait = 50 * time.Millisecond
 // failure. Failures back off exponentially from retryMin to retryMax (reset
 // after a run longer than retryMax). A delivery gap (a pull response lost
 // on the way, typical of a loaded machine) is not a failure of the store or
-// of NATS: the worker restarts at once from the ack floor without growing
-// the backoff, so repeated gaps cannot stall a partition for retryMax each.
+// of NATS: the worker restarts from the ack floor (once its last pull has
+// expired, runPartition) without growing the backoff, so repeated gaps cannot stall a partition for retryMax each.
 func restartWait(err error, ran, backoff, retryMin, retryMax time.Duration) (wait, next time.Duration) {
 	if ran > retryMax {
 		backoff = retryMin // it ran well for a while
@@ -129,12 +138,14 @@ func restartWait(err error, ran, backoff, retryMin, retryMax time.Duration) (wai
 	return backoff, min(2*backoff, retryMax)
 }
 
-func (a *Archiver) runWorker(ctx context.Context, p int) error {
+// runWorker runs a worker of partition p until it fails; pullUntil is
+// when its last pull expires in the server.
+func (a *Archiver) runWorker(ctx context.Context, p int) (pullUntil time.Time, err error) {
 	// Bus.Consumer resets the durable to its ack floor: every message not
 	// acknowledged (not durable in the store) is delivered again, in order.
 	cons, err := a.bus.Consumer(ctx, p, fmt.Sprintf("%s-p%04d", a.cfg.Durable, p))
 	if err != nil {
-		return fmt.Errorf("partition %d: %w", p, err)
+		return time.Time{}, fmt.Errorf("partition %d: %w", p, err)
 	}
 	if a.wrapConsumer != nil {
 		cons = a.wrapConsumer(cons)
@@ -143,7 +154,7 @@ func (a *Archiver) runWorker(ctx context.Context, p int) error {
 	err = w.run(ctx)
 	a.buffered.Add(-int64(w.bytes)) // dropped: delivered again after the restart
 	if err != nil {
-		return fmt.Errorf("partition %d: %w", p, err)
+		return w.pullUntil, fmt.Errorf("partition %d: %w", p, err)
 	}
-	return nil
+	return w.pullUntil, nil
 }

@@ -88,3 +88,37 @@ func TestLostTailDeliveryIsFetchedAgain(t *testing.T) {
 	t.Logf("the lost delivery was archived %s after its publish", time.Since(start).Round(time.Millisecond))
 	assertUnique(t, archivedChanges(t, store, "a"), 3)
 }
+
+// TestLostFirstDeliveryIsFetchedAgain: the first delivery a worker's
+// consumer makes is lost before it reaches the worker (as when a pull of
+// the worker before a restart, still waiting in the server, takes it).
+// The next delivery reveals the gap against the consumer's position at the
+// start: the worker must not acknowledge past the lost one.
+func TestLostFirstDeliveryIsFetchedAgain(t *testing.T) {
+	dir := t.TempDir()
+	store, err := objstore.NewFile(dir + "/archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Open(t.Context(), bus.Config{StoreDir: dir + "/nats", Partitions: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var armed atomic.Bool
+	var lost atomic.Int64
+	armed.Store(true)
+	r := runArchiver(t, b, store, archiver.Config{FlushInterval: 20 * time.Millisecond, SpillDir: t.TempDir()},
+		archiver.WithConsumerWrapper(func(c jetstream.Consumer) jetstream.Consumer {
+			return lossyConsumer{Consumer: c, armed: &armed, lost: &lost}
+		}))
+	for _, l := range []schemas.LSN{100, 200} {
+		for _, c := range txn("a", l, []schemas.Event{insert(0, "a", int(l))}) {
+			r.publish(t, c)
+		}
+	}
+	waitComplete(t, store, "a", 200)
+	if lost.Load() != 1 {
+		t.Fatalf("lost %d deliveries, want 1: the test did not exercise the lost first delivery", lost.Load())
+	}
+	assertUnique(t, archivedChanges(t, store, "a"), 2)
+}

@@ -43,7 +43,10 @@ type worker struct {
 	// checkTail last asked the server.
 	startDel    uint64
 	tailChecked time.Time
-	marker      *schemas.Batch
+	// pullUntil is when the worker's last pull expires in the server: until
+	// then it can still take deliveries, also after the worker stopped.
+	pullUntil time.Time
+	marker    *schemas.Batch
 	// vals holds the buffered values' bytes, copied out of the messages;
 	// tables the buffered rows' table schemas, one copy of each (every
 	// message carries its own); both dropped at the flush.
@@ -72,6 +75,7 @@ func (w *worker) run(ctx context.Context) error {
 		if !w.since.IsZero() {
 			wait = max(10*time.Millisecond, min(wait, time.Until(w.since.Add(cfg.FlushInterval))))
 		}
+		w.pullUntil = time.Now().Add(wait)
 		batch, err := w.cons.Fetch(cfg.FetchBatch, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(cfg.FetchBytes))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -147,8 +151,13 @@ func (w *worker) checkTail(ctx context.Context) error {
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) error {
 	w.a.metrics.messages.Inc()
 	if meta, err := msg.Metadata(); err == nil {
-		if d := meta.Sequence.Consumer; w.lastDel != 0 && d != w.lastDel+1 {
-			return fmt.Errorf("%w: delivery %d after %d", errDeliveryGap, d, w.lastDel)
+		// The first delivery too must follow the consumer's position at
+		// the start: a pull of the worker before a restart can still be
+		// waiting in the server and take the first deliveries after the
+		// reset, into a fetch nobody reads; acknowledging a later one
+		// (AckAll) would acknowledge them unarchived.
+		if d, prev := meta.Sequence.Consumer, max(w.lastDel, w.startDel); d != prev+1 {
+			return fmt.Errorf("%w: delivery %d after %d", errDeliveryGap, d, prev)
 		}
 		w.lastDel = meta.Sequence.Consumer
 	}
