@@ -7,6 +7,7 @@ import (
 	"github.com/tenantwal/tenantwal/capture/route"
 	"github.com/tenantwal/tenantwal/internal/catalog"
 	"github.com/tenantwal/tenantwal/internal/pipetest"
+	"github.com/tenantwal/tenantwal/schemas"
 )
 
 // TestEmbeddedConnectionDroppedDuringCatchUp: capture and archiver share
@@ -30,14 +31,34 @@ func TestEmbeddedConnectionDroppedDuringCatchUp(t *testing.T) {
 		COMMIT; END LOOP; END $$`)
 	cp := e.checkpoint(tenants)
 	p = e.start()
-	time.Sleep(time.Second)
-	if ten, err := catalog.LoadTenant(t.Context(), e.store, "a"); err != nil || ten.Range.ToLSN >= cp.LSN {
-		t.Fatalf("before the drop: %v; the backlog must not be archived yet", err)
+	// Drop once the archive holds part of the backlog (tenant a had no
+	// rows before it), not all of it.
+	var archived schemas.LSN
+	waitFor(t, 20*time.Second, "the first of the backlog archived", func() bool {
+		ten, err := catalog.LoadTenant(t.Context(), e.store, "a")
+		if err == nil {
+			archived = ten.Range.ToLSN
+		}
+		return err == nil
+	})
+	if archived >= cp.LSN {
+		t.Fatalf("the backlog was archived up to %s before the drop: the test must drop mid catch-up", archived)
 	}
 	if n, err := p.Bus().DropClients(); err != nil || n == 0 {
 		t.Fatalf("dropped %d connections: %v", n, err)
 	}
 	start := time.Now()
+	// An acknowledgement sent as the connection dropped times out after
+	// 10 s before its worker restarts: allow for that, then verify.
+	waitFor(t, time.Minute, "the backlog archived after the drop", func() bool {
+		for tenant := range tenants {
+			ten, err := catalog.LoadTenant(t.Context(), e.store, schemas.TenantID(tenant))
+			if err != nil || ten.Range.ToLSN < cp.LSN {
+				return false
+			}
+		}
+		return true
+	})
 	e.verify(cp)
 	t.Logf("archived and verified %s after the drop", time.Since(start).Round(time.Millisecond))
 	for tenant := range tenants {
