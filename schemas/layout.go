@@ -81,6 +81,20 @@ func TenantFromKey(key string) (TenantID, error) {
 // WatermarkKey is the key of partition p's archived watermark.
 func WatermarkKey(p int) string { return fmt.Sprintf("%sp%04d.json", watermarkPrefix, p) }
 
+// ParseWatermarkKey returns the partition whose watermark key is key; ok
+// is false for any other key (an S3 server's in-progress upload may be
+// listed under the prefix too).
+func ParseWatermarkKey(key string) (p int, ok bool) {
+	name, found := strings.CutPrefix(key, watermarkPrefix)
+	if !found {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(name, "p%d.json", &p); err != nil || p < 0 || WatermarkKey(p) != key {
+		return 0, false
+	}
+	return p, true
+}
+
 // WatermarkPrefix is the prefix of all partition watermarks.
 const WatermarkPrefix = watermarkPrefix
 

@@ -140,6 +140,9 @@ func ReadWatermarks(ctx context.Context, store objstore.Store) (map[int]*schemas
 		if err != nil {
 			return nil, fmt.Errorf("list watermarks: %w", err)
 		}
+		if _, ok := schemas.ParseWatermarkKey(info.Key); !ok {
+			continue // not a watermark: an upload in progress (versitygw lists its temporary files)
+		}
 		var w schemas.Watermark
 		if err := getJSON(ctx, store, info.Key, &w); err != nil {
 			return nil, err

@@ -403,6 +403,11 @@ func TestBaselineAndWatermarks(t *testing.T) {
 	if err := catalog.WriteWatermark(ctx, store, &schemas.Watermark{Partition: 1, Partitions: 2, CommitLSN: 9}); err != nil {
 		t.Fatal(err)
 	}
+	// Another key under the prefix (an S3 server's upload in progress,
+	// gone by the time it would be read) is not a watermark.
+	if err := store.Put(ctx, schemas.WatermarkPrefix+"p0001.json.sgwtmp.42", strings.NewReader("{")); err != nil {
+		t.Fatal(err)
+	}
 	wms, err := catalog.ReadWatermarks(ctx, store)
 	if err != nil || len(wms) != 2 || wms[0].CommitLSN != 1 || wms[1].CommitLSN != 9 {
 		t.Fatalf("ReadWatermarks = %v, %v", wms, err)
